@@ -1,0 +1,1 @@
+# formats: see Makefile.am for the shared variables.

@@ -1,0 +1,1 @@
+# man/: one page per tool (section 1), per format (section 5), and an overview (section 7).

@@ -1,0 +1,34 @@
+#!/bin/sh
+# setup-deps.sh: install what infotok needs to build and test, from Debian's packages.
+# Idempotent: packages already present are left as they are. Run as root (or through sudo).
+#   scripts/setup-deps.sh            build + test dependencies
+#   scripts/setup-deps.sh --torch    also python3-torch, for regenerating model fixtures
+set -eu
+
+build="build-essential autoconf automake libtool pkg-config
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  liblmdb-dev libzstd-dev libarchive-dev libjansson-dev"
+# Tests: real footage (opencv-doc), the ffmpeg CLI to make more, archive and JSON tools.
+test="ffmpeg opencv-doc libarchive-tools jq lmdb-utils zstd python3 python3-numpy"
+extra=""
+for arg in "$@"; do
+  case "$arg" in
+    --torch) extra="$extra python3-torch" ;;
+    *) echo "setup-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+pkgs="$build $test $extra"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+  echo "setup-deps.sh: all dependencies are installed"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+echo "setup-deps.sh: installing$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

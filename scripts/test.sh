@@ -1,0 +1,23 @@
+#!/bin/sh
+# test.sh: set up, build (with ASan/UBSan) and run the whole test suite, then check the
+# distribution tarball builds and passes too. This is what .ci/run and the README run.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup-deps.sh
+[ -x configure ] || autoreconf -fi
+mkdir -p build/test && cd build/test
+[ -f Makefile ] || ../../configure --enable-sanitizers
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+make -j"$jobs" check || status=$?
+# One closing line for people and CI alike, from the harness's own summary.
+if [ -f test-suite.log ]; then
+  pass=$(sed -n 's/^# PASS: *//p' test-suite.log); fail=$(sed -n 's/^# FAIL: *//p' test-suite.log)
+  skip=$(sed -n 's/^# SKIP: *//p' test-suite.log); err=$(sed -n 's/^# ERROR: *//p' test-suite.log)
+  echo "tests: ${pass:-0} passed, $(( ${fail:-0} + ${err:-0} )) failed, ${skip:-0} skipped"
+fi
+[ "$status" = 0 ] || { cat test-suite.log 2>/dev/null | tail -100; exit "$status"; }
+if [ "${IT_SKIP_DISTCHECK:-0}" != 1 ]; then
+  make -j"$jobs" distcheck >distcheck.log 2>&1 || { tail -60 distcheck.log; exit 1; }
+  echo "distcheck: ok"
+fi

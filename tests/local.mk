@@ -1,0 +1,1 @@
+# tests/: unit, ops, model, cli and data tests under the Automake parallel harness.

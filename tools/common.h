@@ -1,0 +1,49 @@
+/* common.h: what every it-* tool shares: error printing, standard options, shards, progress.
+ * Conventions: data on stdout only; messages on stderr as "it-xxx: message"; exit 0 ok,
+ * 1 done but some inputs failed, 2 usage, 3+ fatal. */
+#ifndef IT_TOOLS_COMMON_H
+#define IT_TOOLS_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_SOME_FAILED = 1, EXIT_USAGE = 2, EXIT_FATAL = 3 };
+
+/* Set once from main: the name used in every message. */
+void tool_init(const char *name);
+const char *tool_name(void);
+
+/* "it-xxx: message" on stderr. */
+void print_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "it-xxx: message: <library detail or strerror(code)>" for a failed library call. */
+void print_lib_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "it-xxx: message" plus "Try 'it-xxx --help'." and return EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --version: the tool, the library and the libraries under it, on stdout. */
+void print_version(void);
+
+/* Parse helpers: 0 on success, -1 (after print_error) on a bad value. */
+int parse_int(const char *opt, const char *s, long min, long max, long *out);
+int parse_double(const char *opt, const char *s, double min, double max, double *out);
+
+/* --shard I/N: I in [0, N), 0-based. "auto" is resolved from the environment by a later
+ * issue. A shard takes the contiguous slice [I*n/N, (I+1)*n/N) of a sorted input of n. */
+typedef struct tool_shard { long index, count; } tool_shard;
+int parse_shard(const char *s, tool_shard *out);
+void shard_range(const tool_shard *sh, int64_t n, int64_t *begin, int64_t *end);
+
+/* Progress on stderr, only when stderr is a terminal (and not quiet). */
+typedef struct tool_progress {
+    int enabled;
+    int64_t total, done;
+    double start, last_draw;
+    const char *unit;
+} tool_progress;
+void progress_start(tool_progress *p, int64_t total, const char *unit, int quiet);
+void progress_update(tool_progress *p, int64_t done);
+void progress_finish(tool_progress *p);
+
+double now_seconds(void);
+
+#endif
