@@ -1,0 +1,1 @@
+# tests/model: the network against its PyTorch reference (committed fixtures).
