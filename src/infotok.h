@@ -74,13 +74,20 @@ typedef struct it_source {
     const char *member; /* NULL for a plain file */
 } it_source;
 
+/* Archives (tar, tar.gz/bz2/xz/zst, zip). it_archive_list calls cb for each regular member,
+ * in archive order; a nonzero return from cb stops the listing and is returned. */
+typedef int (*it_member_cb)(void *user, const char *member, int64_t size);
+int it_archive_list(const char *path, it_member_cb cb, void *user);
+int it_is_archive_path(const char *path); /* by suffix */
+
 /* What a probe learns about a video without decoding it (or, with count_frames, decoding it). */
 typedef struct it_probe_info {
-    char container[32];   /* demuxer short name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" trimmed to the first */
+    char container[64];   /* demuxer name as FFmpeg gives it, e.g. "mov,mp4,m4a,3gp,3g2,mj2" */
     char codec[32];       /* video codec name */
     char pix_fmt[32];     /* native pixel format name */
     int width, height;    /* coded size, before rotation */
-    int rotation;         /* display rotation in degrees, clockwise: 0, 90, 180 or 270 */
+    int rotation;         /* display matrix rotation as ffprobe reports it (counter-clockwise
+                             degrees: 0, 90, 180, 270); decoded frames are delivered upright */
     double fps;           /* average frame rate, 0 if unknown */
     double duration;      /* seconds, <0 if unknown */
     int64_t frames;       /* frame count, <0 if unknown */
@@ -113,6 +120,25 @@ double it_video_fps(const it_video *v); /* average rate, 0 if unknown */
 /* Decode the next frame into rgb (width*height*3 bytes) and its presentation time in seconds
  * (NAN if the stream has none). Returns 1 for a frame, 0 at the end, <0 on error. */
 int it_video_read(it_video *v, uint8_t *rgb, double *pts);
+
+/* ---- manifests: JSON Lines, one video per line (it-scan's output, it-encode's input) ---- */
+/* The stable id of a source: 16 hex digits of a 64-bit FNV-1a hash of path, NUL, member. */
+void it_source_id(const it_source *src, char id[17]);
+
+/* One manifest line. Strings are owned by the entry (it_manifest_entry_clear frees them). */
+typedef struct it_manifest_entry {
+    char id[17];
+    char *path, *member;   /* member NULL for a plain file */
+    int ok;                /* status "ok" */
+    char *error;           /* the message when !ok */
+    it_probe_info info;    /* meaningful when ok */
+} it_manifest_entry;
+
+/* Format an entry as one JSON object, without newline; *line is malloc'ed. */
+int it_manifest_format(const it_manifest_entry *e, char **line);
+/* Parse one line; `where` names it in errors ("manifest.jsonl:12"). */
+int it_manifest_parse(const char *line, size_t len, const char *where, it_manifest_entry *e);
+void it_manifest_entry_clear(it_manifest_entry *e);
 
 /* ---- temporal windows (spec §4.2) -------------------------------------------------------- */
 /* Window i covers frames [i*step, min(i*step + tw, n)) with step = tw - ov; a video of n <= tw

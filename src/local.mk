@@ -1,4 +1,7 @@
 # src/: libinfotok's core (errors, logging, video input, windows, manifest).
 libinfotok_la_SOURCES += \
 	src/infotok.h src/error_internal.h \
-	src/error.c src/log.c src/version.c
+	src/error.c src/log.c src/version.c \
+	src/archive_internal.h src/archive_io.c \
+	src/media_internal.h src/media.c src/video.c src/probe.c \
+	src/window.c src/manifest.c

@@ -2,13 +2,21 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <libavutil/log.h>
+
 #include "infotok.h"
 
 static const char *log_prefix = "infotok";
 static int log_level = IT_LOG_WARN;
 
 void it_log_set_prefix(const char *prefix) { log_prefix = prefix ? prefix : "infotok"; }
-void it_log_set_level(int level) { log_level = level; }
+void it_log_set_level(int level)
+{
+    log_level = level;
+    /* FFmpeg's own messages (damaged packets, guessed timestamps) only at debug level:
+     * the library reports failures itself, naming the input. */
+    av_log_set_level(level >= IT_LOG_DEBUG ? AV_LOG_WARNING : AV_LOG_QUIET);
+}
 int it_log_level(void) { return log_level; }
 
 void it_log(int level, const char *fmt, ...)

@@ -1,1 +1,27 @@
 # tests/: unit, ops, model, cli and data tests under the Automake parallel harness.
+# Shell tests read top_srcdir/top_builddir from AM_TESTS_ENVIRONMENT (Makefile.am).
+
+check_PROGRAMS += tests/helpers/dump_frames tests/unit/test_window
+tests_helpers_dump_frames_SOURCES = tests/helpers/dump_frames.c
+tests_helpers_dump_frames_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_helpers_dump_frames_LDADD = $(IT_USE_LIBS)
+tests_unit_test_window_SOURCES = tests/unit/test_window.c
+tests_unit_test_window_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_unit_test_window_LDADD = $(IT_USE_LIBS)
+
+TESTS += tests/unit/test_window \
+	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh
+
+EXTRA_DIST += tests/cli/lib.sh tests/cli/test_video.sh tests/cli/test_windows.sh \
+	tests/cli/test_scan.sh tests/cli/expected tests/data/make-videos.sh
+
+# The generated corpus (tests/data/make-videos.sh), made once before the tests run.
+check_DATA = tests/data/gen/.stamp
+tests/data/gen/.stamp: $(top_srcdir)/tests/data/make-videos.sh
+	$(AM_V_GEN)if test -z '$(FFMPEG)'; then \
+	  echo "ffmpeg CLI not found: tests that need generated videos will skip"; mkdir -p tests/data/gen; \
+	else FFMPEG='$(FFMPEG)' $(SHELL) $(top_srcdir)/tests/data/make-videos.sh tests/data/gen; fi && touch $@
+clean-local: clean-local-testdata
+clean-local-testdata:
+	rm -rf tests/data/gen tests/data/gen.tmp
+.PHONY: clean-local-testdata

@@ -16,6 +16,7 @@ void tool_init(const char *name)
 {
     the_tool = name;
     it_log_set_prefix(name);
+    it_log_set_level(IT_LOG_WARN);
 }
 
 const char *tool_name(void) { return the_tool; }

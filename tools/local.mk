@@ -2,3 +2,8 @@
 noinst_LTLIBRARIES = tools/libtoolcommon.la
 tools_libtoolcommon_la_SOURCES = tools/common.c tools/common.h
 tools_libtoolcommon_la_CPPFLAGS = $(IT_USE_CPPFLAGS)
+
+bin_PROGRAMS += it-scan
+it_scan_SOURCES = tools/it-scan.c
+it_scan_CPPFLAGS = $(IT_USE_CPPFLAGS)
+it_scan_LDADD = tools/libtoolcommon.la $(IT_USE_LIBS)

@@ -1,0 +1,153 @@
+/* manifest.c: manifest lines (JSON, through jansson) and stable source ids. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "error_internal.h"
+
+void it_source_id(const it_source *src, char id[17])
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char *parts[2] = {src->path, src->member ? src->member : ""};
+    for (int k = 0; k < 2; k++) {
+        for (const unsigned char *c = (const unsigned char *)parts[k]; *c; c++)
+            h = (h ^ *c) * 0x100000001b3ULL;
+        h = (h ^ 0) * 0x100000001b3ULL; /* the separator: "a"+"bc" differs from "ab"+"c" */
+    }
+    snprintf(id, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Unknown values are JSON null rather than sentinels. */
+static json_t *int_or_null(int64_t v, int known) { return known ? json_integer(v) : json_null(); }
+static json_t *real_or_null(double v, int known) { return known ? json_real(v) : json_null(); }
+
+int it_manifest_format(const it_manifest_entry *e, char **line)
+{
+    int rc = 0;
+    json_t *o = json_object();
+    IT_CHECK_ALLOC(o, "a manifest line");
+    const it_probe_info *in = &e->info;
+    int bad = 0;
+    bad |= json_object_set_new(o, "id", json_string(e->id));
+    bad |= json_object_set_new(o, "path", json_string(e->path));
+    if (e->member)
+        bad |= json_object_set_new(o, "member", json_string(e->member));
+    bad |= json_object_set_new(o, "size", int_or_null(in->size, in->size >= 0));
+    if (e->ok) {
+        bad |= json_object_set_new(o, "container", json_string(in->container));
+        bad |= json_object_set_new(o, "codec", json_string(in->codec));
+        bad |= json_object_set_new(o, "width", json_integer(in->width));
+        bad |= json_object_set_new(o, "height", json_integer(in->height));
+        bad |= json_object_set_new(o, "rotation", json_integer(in->rotation));
+        bad |= json_object_set_new(o, "pix_fmt", json_string(in->pix_fmt));
+        bad |= json_object_set_new(o, "fps", real_or_null(in->fps, in->fps > 0));
+        bad |= json_object_set_new(o, "duration", real_or_null(in->duration, in->duration >= 0));
+        bad |= json_object_set_new(o, "frames", int_or_null(in->frames, in->frames >= 0));
+        bad |= json_object_set_new(o, "frames_exact", json_boolean(in->frames_exact));
+        bad |= json_object_set_new(o, "audio", json_boolean(in->has_audio));
+        bad |= json_object_set_new(o, "bit_rate", int_or_null(in->bit_rate, in->bit_rate > 0));
+        bad |= json_object_set_new(o, "status", json_string("ok"));
+    } else {
+        bad |= json_object_set_new(o, "status", json_string("error"));
+        bad |= json_object_set_new(o, "error", json_string(e->error ? e->error : "unknown error"));
+    }
+    /* json_string returns NULL on invalid UTF-8 (a path is bytes): set_new then fails. */
+    if (bad)
+        IT_FAIL(IT_E_INVALID, "%s: cannot write as JSON (is the path valid UTF-8?)", e->path);
+    *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    IT_CHECK_ALLOC(*line, "a manifest line");
+done:
+    json_decref(o);
+    return rc;
+}
+
+void it_manifest_entry_clear(it_manifest_entry *e)
+{
+    free(e->path);
+    free(e->member);
+    free(e->error);
+    memset(e, 0, sizeof *e);
+}
+
+static int get_string(json_t *o, const char *key, int required, char **out, const char *where)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = NULL;
+        return required ? it_error_set(IT_E_FORMAT, "%s: missing \"%s\"", where, key) : 0;
+    }
+    if (!json_is_string(v))
+        return it_error_set(IT_E_FORMAT, "%s: \"%s\" is not a string", where, key);
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : it_error_set(IT_E_NOMEM, "out of memory reading %s", where);
+}
+
+static void get_fixed(json_t *o, const char *key, char *buf, size_t size)
+{
+    json_t *v = json_object_get(o, key);
+    snprintf(buf, size, "%s", json_is_string(v) ? json_string_value(v) : "");
+}
+
+static int get_number(json_t *o, const char *key, double *out, double unknown, const char *where)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = unknown;
+        return 0;
+    }
+    if (!json_is_number(v))
+        return it_error_set(IT_E_FORMAT, "%s: \"%s\" is not a number", where, key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+int it_manifest_parse(const char *line, size_t len, const char *where, it_manifest_entry *e)
+{
+    int rc = 0;
+    json_error_t jerr;
+    memset(e, 0, sizeof *e);
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o)
+        IT_FAIL(IT_E_FORMAT, "%s: not JSON: %s (column %d)", where, jerr.text, jerr.column);
+    if (!json_is_object(o))
+        IT_FAIL(IT_E_FORMAT, "%s: not a JSON object", where);
+    IT_TRY(get_string(o, "path", 1, &e->path, where));
+    IT_TRY(get_string(o, "member", 0, &e->member, where));
+    it_source src = {e->path, e->member};
+    it_source_id(&src, e->id);
+    char *status = NULL;
+    IT_TRY(get_string(o, "status", 0, &status, where));
+    e->ok = !status || strcmp(status, "ok") == 0;
+    free(status);
+    if (!e->ok)
+        IT_TRY(get_string(o, "error", 0, &e->error, where));
+    it_probe_info *in = &e->info;
+    double d;
+    get_fixed(o, "container", in->container, sizeof in->container);
+    get_fixed(o, "codec", in->codec, sizeof in->codec);
+    get_fixed(o, "pix_fmt", in->pix_fmt, sizeof in->pix_fmt);
+    IT_TRY(get_number(o, "width", &d, 0, where));
+    in->width = d > 0 && d < 1e6 ? (int)d : 0;
+    IT_TRY(get_number(o, "height", &d, 0, where));
+    in->height = d > 0 && d < 1e6 ? (int)d : 0;
+    IT_TRY(get_number(o, "rotation", &d, 0, where));
+    in->rotation = (int)d;
+    IT_TRY(get_number(o, "fps", &in->fps, 0, where));
+    IT_TRY(get_number(o, "duration", &in->duration, -1, where));
+    IT_TRY(get_number(o, "frames", &d, -1, where));
+    in->frames = d >= 0 && d < 9e15 ? (int64_t)d : -1;
+    IT_TRY(get_number(o, "size", &d, -1, where));
+    in->size = d >= 0 && d < 9e18 ? (int64_t)d : -1;
+    IT_TRY(get_number(o, "bit_rate", &d, -1, where));
+    in->bit_rate = d > 0 && d < 9e18 ? (int64_t)d : -1;
+    in->frames_exact = json_is_true(json_object_get(o, "frames_exact"));
+    in->has_audio = json_is_true(json_object_get(o, "audio"));
+done:
+    json_decref(o);
+    if (rc < 0)
+        it_manifest_entry_clear(e);
+    return rc;
+}
