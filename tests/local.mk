@@ -10,10 +10,11 @@ tests_unit_test_window_CPPFLAGS = $(IT_USE_CPPFLAGS)
 tests_unit_test_window_LDADD = $(IT_USE_LIBS)
 
 TESTS += tests/unit/test_window \
-	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh
+	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh \
+	tests/cli/test_manpages.sh
 
 EXTRA_DIST += tests/cli/lib.sh tests/cli/test_video.sh tests/cli/test_windows.sh \
-	tests/cli/test_scan.sh tests/cli/expected tests/data/make-videos.sh
+	tests/cli/test_scan.sh tests/cli/test_manpages.sh tests/cli/expected tests/data/make-videos.sh
 
 # The generated corpus (tests/data/make-videos.sh), made once before the tests run.
 check_DATA = tests/data/gen/.stamp
