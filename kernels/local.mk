@@ -1,1 +1,35 @@
-# kernels: see Makefile.am for the shared variables.
+# kernels/: the network's ops behind a backend table (kernels/it_kernels.h): ref/ is the naive
+# oracle of every op, cpu/ the OpenMP + SIMD backend. See Makefile.am for the shared variables.
+libinfotok_la_SOURCES += \
+	kernels/it_kernels.h kernels/kernels_internal.h kernels/backend.c \
+	kernels/ref/ref_backend.c kernels/ref/ref_conv.c kernels/ref/ref_norm.c \
+	kernels/ref/ref_resample.c kernels/ref/ref_haar.c kernels/ref/ref_attn.c \
+	kernels/ref/ref_linear.c kernels/ref/ref_fsq.c kernels/ref/ref_elbo.c
+
+# The cpu backend is a convenience library only so that it can be compiled with
+# -ffp-contract=fast: -std=c11 turns multiply-add contraction off, which halves the SGEMM
+# micro-kernel's throughput. Its results are tested against ref with tolerances, not bits.
+noinst_LTLIBRARIES += kernels/libitcpu.la
+kernels_libitcpu_la_SOURCES = \
+	kernels/cpu/cpu_internal.h kernels/cpu/cpu_backend.c kernels/cpu/cpu_gemm.c \
+	kernels/cpu/cpu_conv.c kernels/cpu/cpu_linear.c kernels/cpu/cpu_norm.c \
+	kernels/cpu/cpu_resample.c kernels/cpu/cpu_attn.c
+kernels_libitcpu_la_CFLAGS = $(AM_CFLAGS) -ffp-contract=fast
+libinfotok_la_LIBADD += kernels/libitcpu.la
+
+# tests/ops: cpu against ref on awkward sizes (+ thread-count invariance); ref against
+# hand-computed cases.
+check_PROGRAMS += tests/ops/test_ops tests/ops/test_ref
+tests_ops_test_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h
+tests_ops_test_ops_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_ops_test_ops_LDADD = $(IT_USE_LIBS)
+tests_ops_test_ref_SOURCES = tests/ops/test_ref.c tests/ops/ops_util.h
+tests_ops_test_ref_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_ops_test_ref_LDADD = $(IT_USE_LIBS)
+TESTS += tests/ops/test_ops tests/ops/test_ref
+
+# kernels/bench: times each cpu op against its ref twin (not a test; see kernels/BENCH.md).
+noinst_PROGRAMS += kernels/bench/bench_ops
+kernels_bench_bench_ops_SOURCES = kernels/bench/bench_ops.c
+kernels_bench_bench_ops_CPPFLAGS = $(IT_USE_CPPFLAGS)
+kernels_bench_bench_ops_LDADD = $(IT_USE_LIBS)

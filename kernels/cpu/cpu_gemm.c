@@ -1,0 +1,149 @@
+/* cpu_gemm.c: the blocked, packed SGEMM under conv3d and linear (BLIS/GotoBLAS layout).
+ * C is cut into MC x NC tiles; each tile belongs to one thread, which walks K in KC steps:
+ * pack an MC x KC block of A into MR-row panels, have pack_b write the KC x NC block of B
+ * into NR-column panels, then run the MR x NR register micro-kernel over them. Because a
+ * tile never changes hands and K is always walked in the same order, every C element has one
+ * fixed summation order: results are bit-identical for any thread count.
+ * Dimension letters: M rows of C (Co or S), N columns (positions or outputs), K inner. */
+#include <stdlib.h>
+
+#include "kernels/cpu/cpu_internal.h"
+
+#define MR IT_GEMM_MR
+#define NR IT_GEMM_NR
+#define KC 256       /* a KC x NR B panel stays in L1, the MC x KC A block in L2 */
+#define MC (20 * MR) /* 120 rows */
+#define NC (8 * NR)
+
+/* The MR x NR micro-kernel: acc = A panel [kc][MR] x B panel [kc][NR], then
+ * C = acc + bias (first K block) or C += acc. mr, nr: valid rows/columns of this tile. */
+static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
+                         size_t ldc, int mr, int nr, int first, const float *bm, const float *bn)
+{
+    it_vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    it_vf c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (int l = 0; l < kc; l++) {
+        const it_vf b0 = *(const it_vf *)b, b1 = *(const it_vf *)(b + IT_VL);
+        it_vf av;
+        av = vf_set1(a[0]); c00 += av * b0; c01 += av * b1;
+        av = vf_set1(a[1]); c10 += av * b0; c11 += av * b1;
+        av = vf_set1(a[2]); c20 += av * b0; c21 += av * b1;
+        av = vf_set1(a[3]); c30 += av * b0; c31 += av * b1;
+        av = vf_set1(a[4]); c40 += av * b0; c41 += av * b1;
+        av = vf_set1(a[5]); c50 += av * b0; c51 += av * b1;
+        a += MR;
+        b += NR;
+    }
+    float acc[MR][NR] __attribute__((aligned(64)));
+    vf_store(acc[0], c00); vf_store(acc[0] + IT_VL, c01);
+    vf_store(acc[1], c10); vf_store(acc[1] + IT_VL, c11);
+    vf_store(acc[2], c20); vf_store(acc[2] + IT_VL, c21);
+    vf_store(acc[3], c30); vf_store(acc[3] + IT_VL, c31);
+    vf_store(acc[4], c40); vf_store(acc[4] + IT_VL, c41);
+    vf_store(acc[5], c50); vf_store(acc[5] + IT_VL, c51);
+    for (int i = 0; i < mr; i++) {
+        float *restrict row = c + i * ldc;
+        if (first) {
+            float rb = bm ? bm[i] : 0.0f;
+            for (int j = 0; j < nr; j++)
+                row[j] = acc[i][j] + rb + (bn ? bn[j] : 0.0f);
+        } else {
+            for (int j = 0; j < nr; j++)
+                row[j] += acc[i][j];
+        }
+    }
+}
+
+/* a rows [m0, m0+mc) x columns [k0, k0+kc) -> ceil(mc/MR) panels [kc][MR], zero-padded */
+static void pack_a(const float *a, size_t lda, int m0, int mc, int k0, int kc, float *dst)
+{
+    for (int i0 = 0; i0 < mc; i0 += MR) {
+        int mr = mc - i0 < MR ? mc - i0 : MR;
+        float *d = dst + (size_t)(i0 / MR) * kc * MR;
+        for (int i = 0; i < MR; i++) {
+            if (i < mr) {
+                const float *src = a + (size_t)(m0 + i0 + i) * lda + k0;
+                for (int l = 0; l < kc; l++)
+                    d[l * MR + i] = src[l];
+            } else {
+                for (int l = 0; l < kc; l++)
+                    d[l * MR + i] = 0.0f;
+            }
+        }
+    }
+}
+
+void it_gemm_pack_rowmajor(const void *ctx, int k0, int kc, int n0, int nc, float *dst)
+{
+    const struct it_gemm_rowmajor *bm = ctx;
+    for (int j0 = 0; j0 < nc; j0 += NR) {
+        int nr = nc - j0 < NR ? nc - j0 : NR;
+        float *d = dst + (size_t)(j0 / NR) * kc * NR;
+        for (int l = 0; l < kc; l++) {
+            memcpy(d + (size_t)l * NR, bm->b + (size_t)(k0 + l) * bm->ldb + n0 + j0, sizeof(float) * nr);
+            for (int j = nr; j < NR; j++)
+                d[(size_t)l * NR + j] = 0.0f;
+        }
+    }
+}
+
+void it_gemm_pack_transposed(const void *ctx, int k0, int kc, int n0, int nc, float *dst)
+{
+    const struct it_gemm_rowmajor *wm = ctx; /* W [N][ldb]; B[k][n] = W[n][k] */
+    for (int j0 = 0; j0 < nc; j0 += NR) {
+        int nr = nc - j0 < NR ? nc - j0 : NR;
+        float *d = dst + (size_t)(j0 / NR) * kc * NR;
+        for (int j = 0; j < NR; j++) {
+            if (j < nr) {
+                const float *src = wm->b + (size_t)(n0 + j0 + j) * wm->ldb + k0;
+                for (int l = 0; l < kc; l++)
+                    d[(size_t)l * NR + j] = src[l];
+            } else {
+                for (int l = 0; l < kc; l++)
+                    d[(size_t)l * NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+int it_cpu_gemm(int m, int n, int k, const float *a, size_t lda, it_pack_b_fn pack_b,
+                const void *ctx, const float *bias_m, const float *bias_n, float *c, size_t ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return it_error_set(IT_E_SHAPE, "gemm: bad sizes %dx%dx%d", m, n, k);
+    const long mt = (m + MC - 1) / MC, nt = (n + NC - 1) / NC;
+    int failed = 0;
+#pragma omp parallel
+    {
+        /* fixed-size scratch per thread, whatever the problem size */
+        float *ap = it_cpu_alloc(sizeof(float) * MC * KC);
+        float *bp = it_cpu_alloc(sizeof(float) * KC * NC);
+        if (!ap || !bp) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (long tile = 0; tile < mt * nt; tile++) {
+            if (!ap || !bp)
+                continue;
+            int i0 = (int)(tile % mt) * MC, j0 = (int)(tile / mt) * NC;
+            int mc = m - i0 < MC ? m - i0 : MC, nc = n - j0 < NC ? n - j0 : NC;
+            for (int k0 = 0; k0 < k; k0 += KC) {
+                int kc = k - k0 < KC ? k - k0 : KC;
+                pack_a(a, lda, i0, mc, k0, kc, ap);
+                pack_b(ctx, k0, kc, j0, nc, bp);
+                for (int jp = 0; jp < nc; jp += NR)
+                    for (int ip = 0; ip < mc; ip += MR)
+                        micro_kernel(kc, ap + (size_t)(ip / MR) * kc * MR, bp + (size_t)(jp / NR) * kc * NR,
+                                     c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc,
+                                     mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, k0 == 0,
+                                     bias_m ? bias_m + i0 + ip : NULL, bias_n ? bias_n + j0 + jp : NULL);
+            }
+        }
+        free(ap);
+        free(bp);
+    }
+    if (failed)
+        return it_error_set(IT_E_NOMEM, "gemm: out of memory for packing scratch");
+    return 0;
+}

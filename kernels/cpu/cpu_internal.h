@@ -1,0 +1,124 @@
+/* cpu_internal.h: what the cpu backend's files share: the SIMD vector type (GCC/Clang vector
+ * extensions, so the same source becomes SSE, AVX2 or AVX-512 code depending on -march; no
+ * intrinsics, no -march=native by default), a vectorised exp, and the blocked SGEMM driver
+ * that conv3d and linear are built on. Not a public interface. */
+#ifndef IT_CPU_INTERNAL_H
+#define IT_CPU_INTERNAL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_internal.h"
+
+/* Floats per vector: one register of the widest unit the build targets (SSE2 by default,
+ * AVX/AVX2 or AVX-512 with --enable-native). */
+#if defined(__AVX512F__)
+#define IT_VL 16
+#elif defined(__AVX__)
+#define IT_VL 8
+#else
+#define IT_VL 4
+#endif
+typedef float it_vf __attribute__((vector_size(IT_VL * sizeof(float))));
+typedef int32_t it_vi __attribute__((vector_size(IT_VL * sizeof(int32_t))));
+
+static inline it_vf vf_load(const float *p) /* p: any alignment */
+{
+    it_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vf_store(float *p, it_vf v)
+{
+    memcpy(p, &v, sizeof v);
+}
+static inline it_vf vf_set1(float x)
+{
+    return (it_vf){0} + x;
+}
+static inline it_vf vf_max(it_vf a, it_vf b)
+{
+    it_vi m = a < b; /* all-ones lanes where b wins */
+    return (it_vf)(((it_vi)a & ~m) | ((it_vi)b & m));
+}
+/* 64-byte aligned scratch; the size is rounded up to a multiple of 64 as C11's
+ * aligned_alloc (and ASan) require. Free with free(). */
+static inline void *it_cpu_alloc(size_t bytes)
+{
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+/* exp(x) for x in any range (clamped to [-87.3, 88.3]); relative error ~2e-7 (Cephes
+ * polynomial). Lanes below -87.3 give ~1e-38, not 0: callers that need exact zeros (masked
+ * keys) must not feed them in. */
+static inline it_vf vf_exp(it_vf x)
+{
+    x = vf_max(x, vf_set1(-87.3f));
+    it_vi hi = x > vf_set1(88.3f);
+    x = (it_vf)(((it_vi)x & ~hi) | ((it_vi)vf_set1(88.3f) & hi));
+    const it_vf magic = vf_set1(12582912.0f); /* 1.5*2^23: adding it rounds to an integer */
+    it_vf t = x * 1.44269504088896341f;
+    it_vf nf = (t + magic) - magic;
+    it_vf r = x - nf * 0.693359375f - nf * -2.12194440e-4f;
+    it_vf p = vf_set1(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    it_vi n = __builtin_convertvector(nf, it_vi);
+    it_vi pow2 = (n + 127) << 23;
+    return p * (it_vf)pow2;
+}
+
+/* ---- SGEMM: C[M][N] = A[M][K] B[K][N] (+ bias) ----
+ * A is row-major with row stride lda. B is never read directly: pack_b writes the slice
+ * rows [k0, k0+kc) x columns [n0, n0+nc) as ceil(nc/IT_GEMM_NR) panels of [kc][IT_GEMM_NR]
+ * floats, zero-padded past nc; that is where conv3d does its im2col. Each C element is
+ * produced by one thread with a fixed summation order, whatever the thread count. */
+#define IT_GEMM_MR 6
+#define IT_GEMM_NR (2 * IT_VL)
+typedef void (*it_pack_b_fn)(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
+/* a [M][lda], bias_m [M] or NULL, bias_n [N] or NULL -> c [M][ldc] */
+int it_cpu_gemm(int m, int n, int k, const float *a, size_t lda, it_pack_b_fn pack_b,
+                const void *ctx, const float *bias_m, const float *bias_n, float *c, size_t ldc);
+/* pack_b for a row-major B [K][ldb]: ctx points at a struct it_gemm_rowmajor */
+struct it_gemm_rowmajor {
+    const float *b;
+    size_t ldb;
+};
+void it_gemm_pack_rowmajor(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
+/* pack_b for B = Wt where W is row-major [N][ldw] (PyTorch Linear weights) */
+void it_gemm_pack_transposed(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
+
+/* cpu entry points (shapes: the table in it_kernels.h) */
+int it_cpu_conv3d(const it_conv3d_params *p, const float *x, const float *wt, const float *bias,
+                  float *y);
+int it_cpu_linear(int s, int k, int n, const float *x, const float *wt, const float *bias,
+                  float *y);
+int it_cpu_swiglu(int s, int d, int f, const float *x, const float *w1, const float *w3,
+                  const float *w2, float *y);
+int it_cpu_groupnorm(int c, int t, int hw, const float *x, const float *gamma, const float *beta,
+                     float eps, int silu, float *y);
+int it_cpu_silu(size_t n, const float *x, float *y);
+int it_cpu_add(size_t n, const float *a, const float *b, float *y);
+int it_cpu_scale(size_t n, const float *x, float s, float *y);
+int it_cpu_rmsnorm(int s, int d, const float *x, const float *wt, float eps, float *y);
+int it_cpu_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad, const float *x,
+                   float *y);
+int it_cpu_upsample_hw(int c, int t, int h, int w, const float *x, float *y);
+int it_cpu_upsample_t(int c, int t, int hw, const float *x, float *y);
+int it_cpu_haar_fwd(int t, int h, int w, const float *x, float *y);
+int it_cpu_haar_inv(int t, int h, int w, const float *x, float *y);
+int it_cpu_attn_spatial(int c, int t, int hw, const float *q, const float *k, const float *v,
+                        float *y);
+int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, const float *v,
+                         float *y);
+int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
+               float *y);
+int it_cpu_rope2d(int s, int nh, int hd, const float *x, const float *cs, const float *sn,
+                  float *y);
+
+#endif

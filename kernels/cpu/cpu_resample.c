@@ -1,0 +1,119 @@
+/* cpu_resample.c: average pooling, the nearest upsamplers and the Haar patcher/unpatcher,
+ * parallel over output planes. They move memory rather than compute; the loops are the
+ * oracle's, reordered so the innermost loop runs along a row. Dimension letters: see
+ * it_kernels.h. */
+#include "kernels/cpu/cpu_internal.h"
+
+/* x [C][T][H][W] -> y [C][(T+tpad)/kt][H/kh][W/kw] */
+int it_cpu_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad, const float *x,
+                   float *y)
+{
+    IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0 && kt > 0 && kh > 0 && kw > 0 && tpad >= 0 &&
+                  t + tpad >= kt && h >= kh && w >= kw,
+              "avgpool");
+    const int to = (t + tpad) / kt, ho = h / kh, wo = w / kw;
+    const double inv = 1.0 / (kt * kh * kw);
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)c * to; pl++) {
+        int ch = (int)(pl / to), ot = (int)(pl % to);
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                double acc = 0; /* same order and precision as the oracle */
+                for (int dt = 0; dt < kt; dt++) {
+                    int it = ot * kt + dt - tpad;
+                    if (it < 0)
+                        it = 0;
+                    const float *src = x + (((size_t)ch * t + it) * h + (size_t)oy * kh) * w + (size_t)ox * kw;
+                    for (int dy = 0; dy < kh; dy++)
+                        for (int dx = 0; dx < kw; dx++)
+                            acc += src[(size_t)dy * w + dx];
+                }
+                y[((size_t)pl * ho + oy) * wo + ox] = (float)(acc * inv);
+            }
+    }
+    return 0;
+}
+
+/* x [C][T][H][W] -> y [C][T][2H][2W] */
+int it_cpu_upsample_hw(int c, int t, int h, int w, const float *x, float *y)
+{
+    IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0, "upsample_hw");
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)c * t * h; r++) { /* one input row -> two output rows */
+        const float *src = x + (size_t)r * w;
+        float *d0 = y + (size_t)r * 4 * w, *d1 = d0 + 2 * w;
+        for (int ox = 0; ox < 2 * w; ox++)
+            d0[ox] = src[ox / 2];
+        memcpy(d1, d0, sizeof(float) * 2 * w);
+    }
+    return 0;
+}
+
+/* x [C][T][HW] -> y [C][2T-1][HW] */
+int it_cpu_upsample_t(int c, int t, int hw, const float *x, float *y)
+{
+    IT_KCHECK(c > 0 && t > 0 && hw > 0, "upsample_t");
+    const int to = 2 * t - 1;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)c * to; pl++) {
+        long ch = pl / to, ot = pl % to;
+        memcpy(y + (size_t)pl * hw, x + ((size_t)ch * t + (ot + 1) / 2) * hw, sizeof(float) * hw);
+    }
+    return 0;
+}
+
+/* x [3][T][H][W] -> y [24][(T+1)/2][H/2][W/2]: the butterfly of ref_haar.c, all 8 bands of one
+ * cube at once (sums of the 8 corners with the oracle's signs and order). */
+int it_cpu_haar_fwd(int t, int h, int w, const float *x, float *y)
+{
+    IT_KCHECK(t > 0 && t % 2 == 1 && h > 0 && h % 2 == 0 && w > 0 && w % 2 == 0, "haar_fwd");
+    const int to = (t + 1) / 2, ho = h / 2, wo = w / 2;
+    const size_t band_stride = (size_t)3 * to * ho * wo;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < 3L * to; pl++) {
+        int rgb = (int)(pl / to), ot = (int)(pl % to);
+        int f0 = 2 * ot - 1 < 0 ? 0 : 2 * ot - 1, f1 = 2 * ot;
+        const float *x0 = x + ((size_t)rgb * t + f0) * h * w, *x1 = x + ((size_t)rgb * t + f1) * h * w;
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                float v[8]; /* cube corner (dt,dy,dx) at index 4dt+2dy+dx */
+                size_t a = (size_t)2 * oy * w + 2 * ox;
+                v[0] = x0[a], v[1] = x0[a + 1], v[2] = x0[a + w], v[3] = x0[a + w + 1];
+                v[4] = x1[a], v[5] = x1[a + 1], v[6] = x1[a + w], v[7] = x1[a + w + 1];
+                float *out = y + ((size_t)rgb * to + ot) * ho * wo + (size_t)oy * wo + ox;
+                for (int band = 0; band < 8; band++) {
+                    float acc = 0;
+                    for (int corner = 0; corner < 8; corner++)
+                        acc += (__builtin_popcount(band & corner) & 1) ? -v[corner] : v[corner];
+                    out[band * band_stride] = acc * 0.125f;
+                }
+            }
+    }
+    return 0;
+}
+
+/* x [24][t][h][w] -> y [3][2t-1][2h][2w] */
+int it_cpu_haar_inv(int t, int h, int w, const float *x, float *y)
+{
+    IT_KCHECK(t > 0 && h > 0 && w > 0, "haar_inv");
+    const int to = 2 * t - 1, ho = 2 * h, wo = 2 * w;
+    const size_t band_stride = (size_t)3 * t * h * w;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < 3L * to; pl++) {
+        int rgb = (int)(pl / to), ot = (int)(pl % to), ft = ot + 1, it = ft / 2, dt = ft % 2;
+        const float *src = x + ((size_t)rgb * t + it) * h * w;
+        float *dst = y + (size_t)pl * ho * wo;
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                int corner = 4 * dt + 2 * (oy % 2) + ox % 2;
+                size_t at = (size_t)(oy / 2) * w + ox / 2;
+                float acc = 0;
+                for (int band = 0; band < 8; band++) {
+                    float c = src[band * band_stride + at];
+                    acc += (__builtin_popcount(band & corner) & 1) ? -c : c;
+                }
+                dst[(size_t)oy * wo + ox] = acc;
+            }
+    }
+    return 0;
+}

@@ -1,0 +1,244 @@
+/* test_ref.c: the oracle itself against tiny hand-computed cases: the Haar cube and its
+ * inverse, FSQ saturation, zero code and half-to-even rounding, the mask's quantile, ties and
+ * r = 1, the block-causal pattern, causal first-frame replication and padding in conv3d, the
+ * ELBO pooling windows, per-frame GroupNorm, the temporal resamplers and RoPE. Where a case
+ * is backend-independent it is run on the cpu backend too. Expected values are exact unless a
+ * tolerance is given next to them. */
+#include "tests/ops/ops_util.h"
+
+static const it_backend *backends[2];
+
+#define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol))
+
+static void haar_cases(const it_backend *be)
+{
+    /* x [3][3][2][2]; only rgb channel 1 nonzero; frame 1 and 2 form cube values 1..8 at
+     * corner 4dt+2dy+dx; frame 0 is 10,20,30,40. */
+    float x[3 * 3 * 4] = {0}, y[24 * 2 * 1 * 1], back[3 * 3 * 4];
+    float *g = x + 1 * 12;
+    for (int i = 0; i < 4; i++) {
+        g[i] = 10.0f * (i + 1);
+        g[4 + i] = (float)(1 + i);
+        g[8 + i] = (float)(5 + i);
+    }
+    CALL(be->haar_fwd(3, 2, 2, x, y));
+    /* band order lll, llh, lhl, lhh, hll, hlh, hhl, hhh (T,H,W); h = first minus second */
+    const float cube[8] = {36 / 8.0f, -4 / 8.0f, -8 / 8.0f, 0, -16 / 8.0f, 0, 0, 0};
+    const float first[8] = {100 / 8.0f * 2, -20 / 8.0f * 2, -40 / 8.0f * 2, 0, 0, 0, 0, 0};
+    for (int band = 0; band < 8; band++)
+        for (int rgb = 0; rgb < 3; rgb++) {
+            float f0 = y[(band * 3 + rgb) * 2 + 0], f1 = y[(band * 3 + rgb) * 2 + 1];
+            CHECK(f0 == (rgb == 1 ? first[band] : 0), "%s haar band %d rgb %d frame0 %g", be->name, band, rgb, f0);
+            CHECK(f1 == (rgb == 1 ? cube[band] : 0), "%s haar band %d rgb %d frame1 %g", be->name, band, rgb, f1);
+        }
+    CALL(be->haar_inv(2, 1, 1, y, back));
+    CHECK(!memcmp(x, back, sizeof x), "%s haar inverse does not restore the input", be->name);
+    CHECK(be->haar_fwd(2, 2, 2, x, y) == IT_E_SHAPE, "%s haar_fwd accepted an even T", be->name);
+}
+
+/* Search near z0 for a latent whose bounded value is exactly target (channel c); 0 if none. */
+static int find_exact(int c, float target, float z0, float *zout)
+{
+    float z = z0;
+    for (int i = 0; i < 4096; i++)
+        z = nextafterf(z, -INFINITY);
+    for (int i = 0; i < 8192; i++, z = nextafterf(z, INFINITY)) {
+        float zz[6] = {0}, b[6];
+        zz[c] = z;
+        it_backend_ref()->fsq(1, zz, b, NULL, NULL);
+        if (b[c] == target) {
+            *zout = z;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void fsq_cases(const it_backend *be)
+{
+    float z[6 * 3], codes[6 * 3], b[6 * 3], dec[6 * 3];
+    int32_t idx[3];
+    for (int c = 0; c < 6; c++) {
+        z[c * 3 + 0] = 0.0f;    /* the zero code */
+        z[c * 3 + 1] = 100.0f;  /* saturated high */
+        z[c * 3 + 2] = -100.0f; /* saturated low */
+    }
+    CALL(be->fsq(3, z, b, codes, idx));
+    CHECK(idx[0] == IT_FSQ_ZERO_INDEX && idx[1] == IT_FSQ_CODES - 1 && idx[2] == 0,
+          "%s fsq indices %d %d %d", be->name, idx[0], idx[1], idx[2]);
+    for (int c = 0; c < 6; c++) {
+        int L = it_fsq_levels[c];
+        CHECK(codes[c * 3] == 0.0f, "%s fsq zero code ch %d: %g", be->name, c, codes[c * 3]);
+        CHECK(codes[c * 3 + 1] == (L == 8 ? 0.75f : 1.0f), "%s fsq high ch %d: %g", be->name, c, codes[c * 3 + 1]);
+        CHECK(codes[c * 3 + 2] == -1.0f, "%s fsq low ch %d: %g", be->name, c, codes[c * 3 + 2]);
+        /* bounds: half_l - offset = 3.0035 / 2.002 and -half_l - offset (1e-5: tanh, fp32) */
+        CHECK(NEAR(b[c * 3 + 1], L == 8 ? 3.0035 : 2.002, 1e-5), "%s fsq bound ch %d %g", be->name, c, b[c * 3 + 1]);
+        CHECK(NEAR(b[c * 3 + 2], L == 8 ? -4.0035 : -2.002, 1e-5), "%s fsq bound ch %d %g", be->name, c, b[c * 3 + 2]);
+    }
+    CALL(be->fsq_decode(3, idx, dec));
+    CHECK(!memcmp(dec, codes, sizeof dec), "%s fsq_decode does not invert fsq", be->name);
+    int32_t bad = IT_FSQ_CODES;
+    CHECK(be->fsq_decode(1, &bad, dec) == IT_E_FORMAT, "%s fsq_decode accepted 64000", be->name);
+    /* half-to-even: a latent whose bounded value is exactly +-0.5 rounds to 0, +-1.5 to +-2
+     * (L = 5 channel 3: no offset; L = 8 channel 0: offset 0.5, shift atanh(0.5/3.5035)) */
+    const struct { int c; float target, qexp; } ties[] = {
+        {3, 0.5f, 0}, {3, -0.5f, 0}, {3, 1.5f, 2}, {3, -1.5f, -2}, {0, 0.5f, 0}, {0, -1.5f, -2}, {0, 2.5f, 2}};
+    int found = 0;
+    for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++) {
+        int c = ties[i].c, L = it_fsq_levels[c];
+        double half_l = (L - 1) * 1.001 / 2, off = L % 2 ? 0 : 0.5;
+        float zt;
+        if (!find_exact(c, ties[i].target, (float)(atanh((ties[i].target + off) / half_l) - atanh(off / half_l)), &zt))
+            continue;
+        found++;
+        float zz[6] = {0}, cd[6];
+        zz[c] = zt;
+        CALL(be->fsq(1, zz, NULL, cd, NULL));
+        CHECK(cd[c] == ties[i].qexp / (L / 2), "%s fsq tie %g -> code %g, want %g", be->name, ties[i].target, cd[c],
+              ties[i].qexp / (L / 2));
+    }
+    CHECK(found >= 3, "only %d exact half-way latents found", found);
+}
+
+static void mask_cases(const it_backend *be)
+{
+    uint8_t keep[10];
+    size_t kept;
+    float bound;
+    /* distinct losses, r = 0.5: pos = 0.5*9 = 4.5 between sorted 5 and 6 -> bound 5.5; keep 5 */
+    float l[10] = {3, 9, 1, 7, 5, 10, 2, 8, 4, 6};
+    CALL(be->mask(10, l, 0.5f, keep, &kept, &bound));
+    CHECK(kept == 5 && bound == 5.5f, "%s mask r=0.5: kept %zu bound %g", be->name, kept, bound);
+    for (int i = 0; i < 10; i++)
+        CHECK(keep[i] == (l[i] > 5.5f), "%s mask keep[%d]", be->name, i);
+    /* r = 1 drops the minimum */
+    CALL(be->mask(10, l, 1.0f, keep, &kept, &bound));
+    CHECK(kept == 9 && bound == 1.0f && !keep[2], "%s mask r=1: kept %zu bound %g", be->name, kept, bound);
+    /* r = 1 with a tied minimum drops both */
+    float lt[5] = {2, 1, 3, 1, 4};
+    CALL(be->mask(5, lt, 1.0f, keep, &kept, &bound));
+    CHECK(kept == 3 && !keep[1] && !keep[3], "%s mask tied minimum: kept %zu", be->name, kept);
+    /* ties at the bound are dropped (strict >): {1,2,2,2,3}, r = 0.5 -> bound 2, keep only 3 */
+    float l2[5] = {2, 3, 2, 1, 2};
+    CALL(be->mask(5, l2, 0.5f, keep, &kept, &bound));
+    CHECK(kept == 1 && keep[1] && bound == 2.0f, "%s mask ties: kept %zu bound %g", be->name, kept, bound);
+    /* lerp weight >= 0.5 uses b - (b - a)*(1 - w): r = 0.25, N = 5 -> pos 3, exact s[3] */
+    float l3[5] = {0, 1, 2, 3, 4};
+    CALL(be->mask(5, l3, 0.25f, keep, &kept, &bound));
+    CHECK(kept == 1 && bound == 3.0f, "%s mask r=0.25: kept %zu bound %g", be->name, kept, bound);
+    /* r = 0.3, N = 4: q = 0.7f, pos = 2.1f -> bound = 20 + w*10 (w = pos - 2, fp32) */
+    float l4[4] = {30, 10, 0, 20}, q = 1.0f - 0.3f, pos = q * 3.0f, w = pos - 2.0f;
+    CALL(be->mask(4, l4, 0.3f, keep, &kept, &bound));
+    CHECK(kept == 1 && keep[0] && bound == 20.0f + w * 10.0f, "%s mask r=0.3: kept %zu bound %.9g", be->name, kept, bound);
+    CHECK(be->mask(4, l4, 1.5f, keep, &kept, &bound) == IT_E_INVALID, "%s mask accepted r = 1.5", be->name);
+}
+
+static void mha_cases(const it_backend *be)
+{
+    /* q = k = 0: uniform attention over the visible keys; v = identity, so out[i][j] is
+     * 1/(visible count) exactly where j is visible. s = 6, hw = 2 (3 frames), 1 head, hd = 6. */
+    enum { S = 6, HW = 2 };
+    float q[S * S] = {0}, k[S * S] = {0}, v[S * S] = {0}, y[S * S];
+    for (int i = 0; i < S; i++)
+        v[i * S + i] = 1;
+    CALL(be->mha(S, 1, S, HW, q, k, v, y));
+    for (int i = 0; i < S; i++) {
+        int vis = (i / HW + 1) * HW;
+        for (int j = 0; j < S; j++)
+            CHECK(NEAR(y[i * S + j], j < vis ? 1.0 / vis : 0.0, 1e-6), "%s block-causal [%d][%d] = %g", be->name,
+                  i, j, y[i * S + j]);
+    }
+    /* temporal causal on [C=1][T=3][HW=1]: keys 0..i; likewise uniform */
+    float tq[3] = {0}, tk[3] = {0}, tv[3] = {3, 6, 9}, ty[3];
+    CALL(be->attn_temporal(1, 3, 1, tq, tk, tv, ty));
+    CHECK(NEAR(ty[0], 3, 1e-6) && NEAR(ty[1], 4.5, 1e-6) && NEAR(ty[2], 6, 1e-6), "%s temporal causal %g %g %g",
+          be->name, ty[0], ty[1], ty[2]);
+    /* spatial: per frame, [C=1][T=2][HW=2]: frames do not mix */
+    float sq[4] = {0}, sk[4] = {0}, sv[4] = {1, 3, 10, 30}, sy[4];
+    CALL(be->attn_spatial(1, 2, 2, sq, sk, sv, sy));
+    CHECK(NEAR(sy[0], 2, 1e-6) && NEAR(sy[1], 2, 1e-6) && NEAR(sy[2], 20, 1e-5) && NEAR(sy[3], 20, 1e-5),
+          "%s spatial per frame %g %g %g %g", be->name, sy[0], sy[1], sy[2], sy[3]);
+}
+
+static void conv_cases(const it_backend *be)
+{
+    /* k(3,1,1), tpad 2: frames 1, 10 -> out0 = w.(f0,f0,f0), out1 = w.(f0,f0,f1) */
+    float x[2] = {1, 10}, w[3] = {1, 100, 10000}, y[9];
+    it_conv3d_params p = {1, 1, 2, 1, 1, 3, 1, 1, 1, 1, 1, 2, 0, 0, 0, 0};
+    CALL(be->conv3d(&p, x, w, NULL, y));
+    CHECK(y[0] == 10101 && y[1] == 100101, "%s causal conv %g %g", be->name, y[0], y[1]);
+    /* k(1,3,3) of ones, pad 1, on a 3x3 of ones: corners 4, edges 6, centre 9 (+ bias 0.5) */
+    float ones[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, bias = 0.5f;
+    it_conv3d_params q = {1, 1, 1, 3, 3, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1};
+    CALL(be->conv3d(&q, ones, ones, &bias, y));
+    const float want[9] = {4.5f, 6.5f, 4.5f, 6.5f, 9.5f, 6.5f, 4.5f, 6.5f, 4.5f};
+    CHECK(!memcmp(y, want, sizeof want), "%s padded conv", be->name);
+    /* the downsample: pad bottom/right by 1, stride 2: 4x4 of ones -> 2x2 of 9,6/6,4 */
+    float x16[16];
+    for (int i = 0; i < 16; i++)
+        x16[i] = 1;
+    it_conv3d_params d = {1, 1, 1, 4, 4, 1, 3, 3, 1, 2, 2, 0, 0, 1, 0, 1};
+    CALL(be->conv3d(&d, x16, ones, NULL, y));
+    CHECK(y[0] == 9 && y[1] == 6 && y[2] == 6 && y[3] == 4, "%s downsample conv %g %g %g %g", be->name, y[0], y[1],
+          y[2], y[3]);
+    int to, ho, wo;
+    it_conv3d_params bad = {1, 1, 1, 2, 2, 1, 3, 3, 1, 1, 1, 0, 0, 0, 0, 0};
+    CHECK(it_conv3d_out_shape(&bad, &to, &ho, &wo) == IT_E_SHAPE, "kernel larger than input accepted");
+}
+
+static void misc_cases(const it_backend *be)
+{
+    /* ELBO: T = 5, 8x8 -> t = 2, 1x1. |x - recon| = (f+1)*(c+1): channel mean 2(f+1);
+     * latent 0 = frame 0 = 2; latent 1 = mean of frames 1..4 = 2*(2+3+4+5)/4 = 7 */
+    float *x = FALLOC(3 * 5 * 64), *r = FALLOC(3 * 5 * 64), loss[2];
+    for (int c = 0; c < 3; c++)
+        for (int f = 0; f < 5; f++)
+            for (int i = 0; i < 64; i++)
+                r[(c * 5 + f) * 64 + i] = (i % 2 ? 1.0f : -1.0f) * (f + 1) * (c + 1);
+    CALL(be->elbo_map(2, 1, 1, x, r, loss));
+    CHECK(loss[0] == 2.0f && loss[1] == 7.0f, "%s elbo %g %g", be->name, loss[0], loss[1]);
+    free(x), free(r);
+    /* upsample_t: frames a,b,c -> a,b,b,c,c */
+    float ut[3] = {1, 2, 3}, uo[5];
+    CALL(be->upsample_t(1, 3, 1, ut, uo));
+    CHECK(uo[0] == 1 && uo[1] == 2 && uo[2] == 2 && uo[3] == 3 && uo[4] == 3, "%s upsample_t", be->name);
+    /* avgpool (2,1,1) after prepending frame 0: 1,2,3 -> (1,1),(2,3) -> 1, 2.5 */
+    float ao[2];
+    CALL(be->avgpool(1, 3, 1, 1, 2, 1, 1, 1, ut, ao));
+    CHECK(ao[0] == 1 && ao[1] == 2.5f, "%s avgpool temporal %g %g", be->name, ao[0], ao[1]);
+    /* GroupNorm per frame: frame 1 = 10x frame 0 normalises to the same values */
+    float g[8] = {1, 2, 10, 20, 3, 4, 30, 40}, gy[8], gamma[2] = {1, 1}, beta[2] = {0, 0};
+    CALL(be->groupnorm(2, 2, 2, g, gamma, beta, 0.0f, 0, gy));
+    const double z = 1.0 / sqrt(1.25); /* values 1..4: mean 2.5, var 1.25 */
+    CHECK(NEAR(gy[0], -1.5 * z, 1e-6) && NEAR(gy[2], -1.5 * z, 1e-6) && NEAR(gy[7], 1.5 * z, 1e-6) &&
+              NEAR(gy[4], 0.5 * z, 1e-6) && NEAR(gy[5], 1.5 * z, 1e-6),
+          "%s groupnorm per frame %g %g %g %g", be->name, gy[0], gy[2], gy[4], gy[7]);
+    /* RoPE: a quarter turn maps (a, b) to (-b, a), per pair, per head */
+    float rx[8] = {1, 2, 3, 4, 5, 6, 7, 8}, ry[8], rc[2] = {0, 1}, rs[2] = {1, 0};
+    CALL(be->rope2d(1, 2, 4, rx, rc, rs, ry));
+    const float rw[8] = {-2, 1, 3, 4, -6, 5, 7, 8};
+    CHECK(!memcmp(ry, rw, sizeof rw), "%s rope2d", be->name);
+}
+
+int main(void)
+{
+    backends[0] = it_backend_ref();
+    backends[1] = it_backend_cpu();
+    for (int i = 0; i < 2; i++) {
+        haar_cases(backends[i]);
+        fsq_cases(backends[i]);
+        mask_cases(backends[i]);
+        mha_cases(backends[i]);
+        conv_cases(backends[i]);
+        misc_cases(backends[i]);
+    }
+    /* the registry */
+    CHECK(it_backend_find("cpu") == it_backend_cpu() && it_backend_find("ref") == it_backend_ref() &&
+              !it_backend_find("cuda"),
+          "backend lookup");
+    CHECK(it_backend_register(it_backend_cpu()) == IT_E_INVALID, "duplicate backend registered");
+    CHECK(it_backend_require(it_backend_cpu(), IT_OP_MHA) == 0, "cpu lacks mha");
+    CHECK(it_backend_require(it_backend_cpu(), IT_OP_COUNT) == IT_E_INVALID, "unknown op accepted");
+    CHECK(!strcmp(it_op_name(IT_OP_ELBO_MAP), "elbo_map") && !it_op_name(-1), "op names");
+    return report("test_ref");
+}
