@@ -13,7 +13,7 @@ set -- videos broken archives broken/missing.mp4 broken/audio_only.m4a 'videos/*
 
 "$SCAN" -q -c "$@" >"$TMP/scan" 2>"$TMP/err"; st=$?
 [ "$st" = 1 ] || fail "exit status $st with failed inputs, expected 1"
-grep -q '^it-scan: 8 of 28 inputs failed$' "$TMP/err" || fail "summary: $(cat "$TMP/err")"
+grep -q '^it-scan: 8 of 30 inputs failed$' "$TMP/err" || fail "summary: $(cat "$TMP/err")"
 strip <"$TMP/scan" >"$TMP/scan.stripped"
 compare_text scan-gen.jsonl "$TMP/scan.stripped"
 

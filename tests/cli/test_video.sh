@@ -8,7 +8,7 @@ ff() { "$FFMPEG" -nostdin -v error "$@"; }
 sum_lib() { "$DUMP" "$@" 2>/dev/null | md5sum; }
 sum_cli() { f=$1; shift; ff -i "$f" -fps_mode passthrough "$@" -f rawvideo -pix_fmt rgb24 - | md5sum; }
 
-for f in "$GEN"/videos/*.mp4 "$GEN"/videos/*.mkv "$GEN"/videos/*.webm "$GEN"/videos/*.avi \
+for f in "$GEN"/videos/*.mp4 "$GEN"/videos/*.h264 "$GEN"/videos/*.mkv "$GEN"/videos/*.webm "$GEN"/videos/*.avi \
          "$GEN"/videos/sub/ffv1.mkv; do
   [ "$(sum_lib "$f")" = "$(sum_cli "$f")" ] || fail "frames differ from ffmpeg: $f"
 done
@@ -58,4 +58,10 @@ diff -u "$TMP/pts.ffprobe" "$TMP/pts" >&2 || fail "vfr timestamps differ from ff
 # CLI conceals it (Megamind_bugy.avi is opencv-doc's deliberately damaged file).
 n=$("$DUMP" "$GEN/broken/cut.mkv" 2>/dev/null | wc -c)
 [ "$n" -gt 0 ] && [ $((n % (80 * 48 * 3))) = 0 ] || fail "cut.mkv: $n bytes"
+n=$("$DUMP" "$GEN/broken/corrupt_middle.mkv" 2>/dev/null | wc -c)
+frames=$((n / (80 * 48 * 3)))
+[ $((n % (80 * 48 * 3))) = 0 ] && [ "$frames" -gt 20 ] && [ "$frames" -lt 45 ] ||
+  fail "corrupt_middle.mkv: $n bytes ($frames frames; the damaged ones are skipped, the rest decode)"
+[ "$(sum_lib "$GEN/broken/corrupt_middle.mkv")" = "$(sum_cli "$GEN/broken/corrupt_middle.mkv")" ] ||
+  fail "corrupt_middle.mkv: frames differ from ffmpeg's"
 finish

@@ -29,6 +29,8 @@ ff -i videos/h264.mp4 -c copy -metadata:s:v:0 rotate=90 $det videos/rotated.mp4
 # Variable frame rate: 10 frames 0.04 s apart, then 10 frames 0.12 s apart.
 ff -f lavfi -i "$src" -frames:v 20 $det -vf "setpts='if(lt(N,10),N,13+(N-10)*3)'" \
    -fps_mode vfr -c:v ffv1 videos/vfr.mkv
+# A raw H.264 elementary stream: no container, so no duration or frame count.
+ff -f lavfi -i "$src" -frames:v 15 $det -c:v libx264 -preset ultrafast -pix_fmt yuv420p -f h264 videos/raw.h264
 # Longer clip for window tests: 45 frames.
 ff -f lavfi -i "testsrc2=size=80x48:rate=25" -frames:v 45 $det -c:v ffv1 videos/long.mkv
 # Not a video: skipped in directories (no video extension), probed when named.
@@ -42,6 +44,9 @@ printf 'this is text, not a video\n' >broken/text.mp4
 ff -f lavfi -i "sine=frequency=440:sample_rate=16000" -t 0.5 $det -c:a aac broken/audio_only.m4a
 # Cut mid-stream: the header is fine, the frames stop.
 head -c 20000 videos/long.mkv >broken/cut.mkv
+# Damaged in the middle: 4000 bytes of zeros over frames 17-19.
+cp videos/long.mkv broken/corrupt_middle.mkv
+dd if=/dev/zero of=broken/corrupt_middle.mkv bs=1000 seek=20 count=4 conv=notrunc 2>/dev/null
 
 # Archives: members are streamed, never extracted. The mp4 members keep their index at
 # the end, so reading them needs a backward seek inside the archive.
