@@ -350,7 +350,8 @@ int pk_run(pk_vm **out, const unsigned char *data, size_t len, const char *what,
             o = new_obj(vm, PK_TUPLE);
             if (!o || (n && !(o->u.seq.items = malloc(n * sizeof *o->u.seq.items))))
                 FAILAT(IT_E_NOMEM, "out of memory");
-            memcpy(o->u.seq.items, vm->stack + start, n * sizeof *o->u.seq.items);
+            if (n)
+                memcpy(o->u.seq.items, vm->stack + start, n * sizeof *o->u.seq.items);
             o->u.seq.len = o->u.seq.cap = n;
             vm->sp = start;
             PUSH(o);
@@ -367,7 +368,8 @@ int pk_run(pk_vm **out, const unsigned char *data, size_t len, const char *what,
             if (!o || (n && !(o->u.seq.items = malloc(n * sizeof(pk_obj *)))))
                 FAILAT(IT_E_NOMEM, "out of memory");
             /* seq and dict share their layout: an array, a count and a capacity */
-            memcpy(o->u.seq.items, vm->stack + start, n * sizeof(pk_obj *));
+            if (n)
+                memcpy(o->u.seq.items, vm->stack + start, n * sizeof(pk_obj *));
             o->u.seq.len = op == 'l' ? n : n / 2;
             o->u.seq.cap = n;
             vm->sp = start;
@@ -389,7 +391,8 @@ int pk_run(pk_vm **out, const unsigned char *data, size_t len, const char *what,
                 FAILAT(IT_E_FORMAT, "APPEND to a %s", type_name(y));
             if (grow((void **)&y->u.seq.items, &y->u.seq.cap, y->u.seq.len + n, sizeof(pk_obj *)) < 0)
                 FAILAT(IT_E_NOMEM, "out of memory");
-            memcpy(y->u.seq.items + y->u.seq.len, vm->stack + start, n * sizeof(pk_obj *));
+            if (n)
+                memcpy(y->u.seq.items + y->u.seq.len, vm->stack + start, n * sizeof(pk_obj *));
             y->u.seq.len += n;
             break;
         case 's': case 'u': /* SETITEM, SETITEMS */
@@ -410,7 +413,8 @@ int pk_run(pk_vm **out, const unsigned char *data, size_t len, const char *what,
             /* Appended, not replaced: lookups take the last value, as Python would. */
             if (grow((void **)&y->u.dict.kv, &y->u.dict.cap, 2 * y->u.dict.len + n, sizeof(pk_obj *)) < 0)
                 FAILAT(IT_E_NOMEM, "out of memory");
-            memcpy(y->u.dict.kv + 2 * y->u.dict.len, vm->stack + start, n * sizeof(pk_obj *));
+            if (n)
+                memcpy(y->u.dict.kv + 2 * y->u.dict.len, vm->stack + start, n * sizeof(pk_obj *));
             y->u.dict.len += n / 2;
             break;
         case 'q': case 'r': case 0x94: { /* BINPUT, LONG_BINPUT, MEMOIZE */
