@@ -12,6 +12,7 @@ static const struct { const char *name; size_t size; int is_float; } dtypes[IT_D
     [IT_DTYPE_F16] = {"F16", 2, 1},
     [IT_DTYPE_I32] = {"I32", 4, 0},
     [IT_DTYPE_I64] = {"I64", 8, 0},
+    [IT_DTYPE_U8] = {"U8", 1, 0},
 };
 
 size_t it_dtype_size(it_dtype t)
@@ -115,6 +116,10 @@ int it_tensor_to_i64(const it_tensor_view *t, int64_t *dst)
             memcpy(&v, p + 4 * i, 4);
             dst[i] = v;
         }
+        return 0;
+    case IT_DTYPE_U8:
+        for (int64_t i = 0; i < t->numel; i++)
+            dst[i] = p[i];
         return 0;
     default:
         return it_error_set(IT_E_SHAPE, "tensor '%s' has dtype %s, expected an integer type",

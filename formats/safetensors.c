@@ -81,7 +81,7 @@ static int parse_tensor(it_weights *w, const char *name, json_t *obj, it_tensor_
     if (!json_is_string(jdtype))
         IT_FAIL(IT_E_FORMAT, "%s: tensor '%s': \"dtype\" is not a string", w->path, name);
     if (it_dtype_from_name(json_string_value(jdtype), &t->dtype) < 0)
-        IT_FAIL(IT_E_UNSUPPORTED, "%s: tensor '%s' has dtype \"%.32s\"; supported: F32, BF16, F16, I32, I64",
+        IT_FAIL(IT_E_UNSUPPORTED, "%s: tensor '%s' has dtype \"%.32s\"; supported: F32, BF16, F16, I32, I64, U8",
                 w->path, name, json_string_value(jdtype));
     IT_TRY(read_u64_array(w, name, "shape", jshape, IT_MAX_DIMS, &ndim, dims));
     IT_TRY(read_u64_array(w, name, "data_offsets", joffs, 2, &noffs, offs));

@@ -151,6 +151,7 @@ static int map_dtype(pk_dtype p, it_dtype *d)
     case PK_I32: *d = IT_DTYPE_I32; return 0;
     case PK_I64: *d = IT_DTYPE_I64; return 0;
     case PK_F64: *d = IT_DTYPE_F32; return 0; /* converted on load */
+    case PK_U8: *d = IT_DTYPE_U8; return 0;
     default: return -1;
     }
 }

@@ -32,6 +32,7 @@ typedef enum it_dtype {
     IT_DTYPE_F16,
     IT_DTYPE_I32,
     IT_DTYPE_I64,
+    IT_DTYPE_U8,     /* not in weights; test fixtures carry uint8 frames */
     IT_DTYPE_COUNT
 } it_dtype;
 
@@ -61,7 +62,7 @@ typedef struct it_tensor_view {
 
 /* Convert a float tensor (F32, BF16 or F16) to numel floats at dst. IT_E_SHAPE for integers. */
 int it_tensor_to_f32(const it_tensor_view *t, float *dst);
-/* Convert an integer tensor (I32 or I64) to numel int64 values. IT_E_SHAPE for floats. */
+/* Convert an integer tensor (I32, I64 or U8) to numel int64 values. IT_E_SHAPE for floats. */
 int it_tensor_to_i64(const it_tensor_view *t, int64_t *dst);
 
 /* ---- the model config (spec §3.1), stored in a native file's metadata as JSON --------------- */
