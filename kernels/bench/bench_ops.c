@@ -1,2 +1,209 @@
-/* bench_ops.c: placeholder, replaced below */
-int main(void) { return 0; }
+/* bench_ops.c: times each cpu op against its ref twin on one representative shape and prints
+ * GFLOP/s (or Gelem/s for memory-bound ops) and the speed-up, measured in the same run. Not a
+ * test: numbers depend on the machine and its load. Usage: bench_ops [max threads] [op...]
+ * (default: all ops, cpu at 1 thread and at the OpenMP default). Results go in BENCH.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "infotok.h"
+#include "kernels/it_kernels.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float *buf(size_t n)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    if (!p) {
+        fprintf(stderr, "bench_ops: out of memory\n");
+        exit(3);
+    }
+    uint64_t s = n * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)((s >> 40) * (1.0 / 16777216.0)) - 0.5f;
+    }
+    return p;
+}
+
+/* A benchmark: sizes, inputs, work per call, and the call. */
+struct bench {
+    const char *name, *unit; /* unit: "GFLOP/s" or "Gelem/s" */
+    double work;             /* flops or elements per call */
+    int (*call)(const it_backend *be, struct bench *b);
+    it_conv3d_params cp;
+    int n[4];
+    float *in[4], *out;
+};
+
+static int call_conv(const it_backend *be, struct bench *b)
+{
+    return be->conv3d(&b->cp, b->in[0], b->in[1], b->in[2], b->out);
+}
+static int call_linear(const it_backend *be, struct bench *b)
+{
+    return be->linear(b->n[0], b->n[1], b->n[2], b->in[0], b->in[1], b->in[2], b->out);
+}
+static int call_swiglu(const it_backend *be, struct bench *b)
+{
+    return be->swiglu(b->n[0], b->n[1], b->n[2], b->in[0], b->in[1], b->in[2], b->in[3], b->out);
+}
+static int call_mha(const it_backend *be, struct bench *b)
+{
+    return be->mha(b->n[0], b->n[1], b->n[2], b->n[3], b->in[0], b->in[1], b->in[2], b->out);
+}
+static int call_spatial(const it_backend *be, struct bench *b)
+{
+    return be->attn_spatial(b->n[0], b->n[1], b->n[2], b->in[0], b->in[1], b->in[2], b->out);
+}
+static int call_temporal(const it_backend *be, struct bench *b)
+{
+    return be->attn_temporal(b->n[0], b->n[1], b->n[2], b->in[0], b->in[1], b->in[2], b->out);
+}
+static int call_groupnorm(const it_backend *be, struct bench *b)
+{
+    return be->groupnorm(b->n[0], b->n[1], b->n[2], b->in[0], b->in[1], b->in[2], 1e-6f, 1, b->out);
+}
+static int call_rmsnorm(const it_backend *be, struct bench *b)
+{
+    return be->rmsnorm(b->n[0], b->n[1], b->in[0], b->in[1], 1e-5f, b->out);
+}
+static int call_haar(const it_backend *be, struct bench *b)
+{
+    return be->haar_fwd(b->n[0], b->n[1], b->n[2], b->in[0], b->out);
+}
+
+/* Seconds per call: the fastest of the calls made in `budget` seconds (at least 3; 1 for
+ * budget 0). The machine is shared, so the minimum is the stable statistic. */
+static double time_op(const it_backend *be, struct bench *b, double budget)
+{
+    double best = INFINITY, t0 = now();
+    for (int reps = 0; reps < 3 || now() - t0 < budget; reps++) {
+        double t1 = now();
+        if (b->call(be, b) < 0) {
+            fprintf(stderr, "bench_ops: %s on %s: %s\n", b->name, be->name, it_error_message());
+            exit(3);
+        }
+        double dt = now() - t1;
+        best = dt < best ? dt : best;
+        if (budget == 0)
+            break;
+    }
+    return best;
+}
+
+static struct bench make_conv(const char *name, it_conv3d_params p)
+{
+    struct bench b = {.name = name, .unit = "GFLOP/s", .call = call_conv, .cp = p};
+    int to, ho, wo;
+    it_conv3d_out_shape(&p, &to, &ho, &wo);
+    size_t kk = (size_t)p.ci * p.kt * p.kh * p.kw, np = (size_t)to * ho * wo;
+    b.work = 2.0 * p.co * kk * np;
+    b.in[0] = buf((size_t)p.ci * p.t * p.h * p.w);
+    b.in[1] = buf(p.co * kk);
+    b.in[2] = buf(p.co);
+    b.out = buf(p.co * np);
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    int maxthreads = argc > 1 ? atoi(argv[1]) : 0;
+    struct bench bs[16];
+    int nb = 0;
+    /* encoder/decoder convs at a small latent-ish size (ref must finish in about a second) */
+    bs[nb++] = make_conv("conv3d k133 128->128 3x24x24", (it_conv3d_params){128, 128, 3, 24, 24, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1});
+    bs[nb++] = make_conv("conv3d k311 128->128 5x24x24", (it_conv3d_params){128, 128, 5, 24, 24, 3, 1, 1, 1, 1, 1, 2, 0, 0, 0, 0});
+    bs[nb++] = make_conv("conv3d k111 256->256 4x24x24", (it_conv3d_params){256, 256, 4, 24, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0});
+    {
+        struct bench b = {.name = "linear 1024x256 -> 768", .unit = "GFLOP/s", .call = call_linear, .n = {1024, 256, 768}};
+        b.work = 2.0 * 1024 * 256 * 768;
+        b.in[0] = buf(1024 * 256), b.in[1] = buf(768 * 256), b.in[2] = buf(768), b.out = buf(1024 * 768);
+        bs[nb++] = b;
+    }
+    {
+        struct bench b = {.name = "swiglu 1024x256, F 512", .unit = "GFLOP/s", .call = call_swiglu, .n = {1024, 256, 512}};
+        b.work = 3 * 2.0 * 1024 * 256 * 512;
+        b.in[0] = buf(1024 * 256), b.in[1] = buf(512 * 256), b.in[2] = buf(512 * 256), b.in[3] = buf(512 * 256);
+        b.out = buf(1024 * 256);
+        bs[nb++] = b;
+    }
+    {
+        int s = 4 * 256, nh = 32, hd = 8, hw = 256;
+        struct bench b = {.name = "mha S=4x16x16 32 heads x 8", .unit = "GFLOP/s", .call = call_mha, .n = {s, nh, hd, hw}};
+        double pairs = 0; /* visible (query, key) pairs under the block-causal mask */
+        for (int i = 0; i < s; i++)
+            pairs += (i / hw + 1) * hw;
+        b.work = 4.0 * pairs * nh * hd;
+        b.in[0] = buf((size_t)s * nh * hd), b.in[1] = buf((size_t)s * nh * hd), b.in[2] = buf((size_t)s * nh * hd);
+        b.out = buf((size_t)s * nh * hd);
+        bs[nb++] = b;
+    }
+    {
+        int c = 512, t = 2, hw = 16 * 16;
+        struct bench b = {.name = "attn_spatial C=512 2x16x16", .unit = "GFLOP/s", .call = call_spatial, .n = {c, t, hw}};
+        b.work = 4.0 * c * t * hw * (double)hw;
+        b.in[0] = buf((size_t)c * t * hw), b.in[1] = buf((size_t)c * t * hw), b.in[2] = buf((size_t)c * t * hw);
+        b.out = buf((size_t)c * t * hw);
+        bs[nb++] = b;
+    }
+    {
+        int c = 512, t = 9, hw = 16 * 16;
+        struct bench b = {.name = "attn_temporal C=512 9x16x16", .unit = "GFLOP/s", .call = call_temporal, .n = {c, t, hw}};
+        b.work = 4.0 * c * hw * (t * (t + 1) / 2.0);
+        b.in[0] = buf((size_t)c * t * hw), b.in[1] = buf((size_t)c * t * hw), b.in[2] = buf((size_t)c * t * hw);
+        b.out = buf((size_t)c * t * hw);
+        bs[nb++] = b;
+    }
+    {
+        int c = 256, t = 5, hw = 48 * 48;
+        struct bench b = {.name = "groupnorm+silu 256x5x48x48", .unit = "Gelem/s", .call = call_groupnorm, .n = {c, t, hw}};
+        b.work = (double)c * t * hw;
+        b.in[0] = buf((size_t)c * t * hw), b.in[1] = buf(c), b.in[2] = buf(c), b.out = buf((size_t)c * t * hw);
+        bs[nb++] = b;
+    }
+    {
+        struct bench b = {.name = "rmsnorm 4096x256", .unit = "Gelem/s", .call = call_rmsnorm, .n = {4096, 256}};
+        b.work = 4096.0 * 256;
+        b.in[0] = buf(4096 * 256), b.in[1] = buf(256), b.out = buf(4096 * 256);
+        bs[nb++] = b;
+    }
+    {
+        struct bench b = {.name = "haar_fwd 17x256x256", .unit = "Gelem/s", .call = call_haar, .n = {17, 256, 256}};
+        b.work = 3.0 * 17 * 256 * 256;
+        b.in[0] = buf(3 * 17 * 256 * 256), b.out = buf(24 * 9 * 128 * 128);
+        bs[nb++] = b;
+    }
+    int nthreads = maxthreads > 0 ? maxthreads : it_kernels_threads();
+    printf("%-32s %9s %12s %12s %12s %8s %8s\n", "op", "unit", "ref", "cpu 1 thr", "cpu N thr", "x 1thr", "x Nthr");
+    for (int i = 0; i < nb; i++) {
+        struct bench *b = &bs[i];
+        int wanted = argc <= 2;
+        for (int a = 2; a < argc; a++)
+            wanted |= strstr(b->name, argv[a]) != NULL;
+        if (!wanted)
+            continue;
+        double tr = time_op(it_backend_ref(), b, 0.0); /* ref: one call is enough */
+        it_kernels_set_threads(1);
+        double t1 = time_op(it_backend_cpu(), b, 0.3);
+        it_kernels_set_threads(nthreads);
+        double tn = time_op(it_backend_cpu(), b, 0.3);
+        printf("%-32s %9s %12.3f %12.3f %12.3f %8.1f %8.1f\n", b->name, b->unit, b->work / tr * 1e-9,
+               b->work / t1 * 1e-9, b->work / tn * 1e-9, tr / t1, tr / tn);
+        fflush(stdout);
+    }
+    printf("(N = %d threads)\n", nthreads);
+    for (int i = 0; i < nb; i++) {
+        for (int j = 0; j < 4; j++)
+            free(bs[i].in[j]);
+        free(bs[i].out);
+    }
+    return 0;
+}

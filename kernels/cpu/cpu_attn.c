@@ -1,10 +1,12 @@
-/* cpu_attn.c: attention without the score matrix: a flash-style kernel (tiles of BQ queries
- * against BK keys, online softmax with running max m and sum l) shared by the ViT's
- * block-causal multi-head attention and the CNN's per-frame spatial attention; the temporal
- * causal attention (t <= 49 keys) vectorises across spatial positions instead. Masks are key
- * ranges: row i sees keys [0, kend[i]). A query tile belongs to one thread and keys are always
- * visited in the same order, so results do not depend on the thread count.
- * Dimension letters: see it_kernels.h; HD is the attention dim (C for the CNN blocks). */
+/* cpu_attn.c: the attention ops without an S x S matrix.
+ *  - mha (the ViT, head dim 8): flash-style tiles of BQ queries against BK keys with an
+ *    online softmax (running max m and sum l); the block-causal mask is a key range per row.
+ *  - attn_spatial (the CNN mid-block, C = 512 over h*w positions of one frame): chunks of QR
+ *    query rows at a time through the packed SGEMM: S = Q^T K, row softmax, O^T = V P^T. The
+ *    chunk's scores are QR x HW, a bounded scratch, and the GEMMs do the heavy lifting.
+ *  - attn_temporal (t <= 49 keys): vectorised across IT_VL neighbouring positions.
+ * Every output element is produced by one thread with a fixed order: results do not depend
+ * on the thread count. Dimension letters: see it_kernels.h. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -13,64 +15,123 @@
 #define BQ 16
 #define BK 64 /* a multiple of IT_VL */
 
-typedef float it_v8f __attribute__((vector_size(8 * sizeof(float))));
+/* Fully unroll the loops over the BK/IT_VL vectors of a key block, so the block's scores stay
+ * in registers (-O2 alone leaves them in memory). */
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* Values are stored in one of two layouts, chosen by the head dim:
+ *  - small HD (the ViT's 8): transposed like the keys, vt [HD][ldk], and the PV product is
+ *    HD dot products along the key block, accumulated in vectors over key lanes that are
+ *    reduced once per row at the end;
+ *  - larger HD: row-major v [*][HD], PV is an axpy per key, vectorised over HD. */
+#define SMALL_HD 16
+static int values_transposed(int hd)
+{
+    return hd <= SMALL_HD;
+}
 
 /* Per-thread scratch of the flash kernel. */
 struct flash_scratch {
     float *qb;  /* [BQ][HD] scaled queries */
-    float *acc; /* [BQ][HD] unnormalised outputs */
-    float *s;   /* [BQ][BK] scores, then probabilities */
+    float *acc; /* [BQ][HD] outputs, or [BQ][HD][IT_VL] lane partial sums (small HD) */
+    float *lv;  /* [BQ][IT_VL] lane partial sums of l (small HD) */
+    float *mv;  /* [BQ][IT_VL] lane running maxima (small HD) */
+    float *s;   /* [BK] scores, then probabilities, of one row */
     float m[BQ], l[BQ];
 };
 
 static int scratch_alloc(struct flash_scratch *sc, int hd)
 {
+    size_t per_row = values_transposed(hd) ? (size_t)hd * IT_VL : (size_t)hd;
     sc->qb = it_cpu_alloc(sizeof(float) * BQ * hd);
-    sc->acc = it_cpu_alloc(sizeof(float) * BQ * hd);
-    sc->s = it_cpu_alloc(sizeof(float) * BQ * BK);
-    return sc->qb && sc->acc && sc->s;
+    sc->acc = it_cpu_alloc(sizeof(float) * BQ * per_row);
+    sc->lv = it_cpu_alloc(sizeof(float) * BQ * IT_VL);
+    sc->mv = it_cpu_alloc(sizeof(float) * BQ * IT_VL);
+    sc->s = it_cpu_alloc(sizeof(float) * BK);
+    return sc->qb && sc->acc && sc->lv && sc->mv && sc->s;
 }
 
 static void scratch_free(struct flash_scratch *sc)
 {
-    free(sc->qb), free(sc->acc), free(sc->s);
+    free(sc->qb), free(sc->acc), free(sc->lv), free(sc->mv), free(sc->s);
 }
 
-/* acc [HD] += p * v [HD] */
-static inline void axpy(int hd, float p, const float *restrict v, float *restrict acc)
+/* acc [HD] = alpha*acc + sum_j<e p[j] v_j, v_j = v[j*hd .. +hd) (row-major values) */
+static void pv_rows(int hd, int e, float alpha, const float *restrict p, const float *restrict v,
+                    float *restrict acc)
 {
     int d = 0;
-    if (hd == 8) {
-        it_v8f a, b;
-        memcpy(&a, acc, sizeof a), memcpy(&b, v, sizeof b);
-        a += p * b;
-        memcpy(acc, &a, sizeof a);
-        return;
+    for (; d + 4 * IT_VL <= hd; d += 4 * IT_VL) {
+        it_vf a0 = vf_load(acc + d) * alpha, a1 = vf_load(acc + d + IT_VL) * alpha,
+              a2 = vf_load(acc + d + 2 * IT_VL) * alpha, a3 = vf_load(acc + d + 3 * IT_VL) * alpha;
+        for (int j = 0; j < e; j++) {
+            const float *vr = v + (size_t)j * hd + d;
+            a0 += p[j] * vf_load(vr);
+            a1 += p[j] * vf_load(vr + IT_VL);
+            a2 += p[j] * vf_load(vr + 2 * IT_VL);
+            a3 += p[j] * vf_load(vr + 3 * IT_VL);
+        }
+        vf_store(acc + d, a0), vf_store(acc + d + IT_VL, a1);
+        vf_store(acc + d + 2 * IT_VL, a2), vf_store(acc + d + 3 * IT_VL, a3);
     }
-    for (; d + IT_VL <= hd; d += IT_VL)
-        vf_store(acc + d, vf_load(acc + d) + p * vf_load(v + d));
-    for (; d < hd; d++)
-        acc[d] += p * v[d];
+    for (; d + IT_VL <= hd; d += IT_VL) {
+        it_vf a0 = vf_load(acc + d) * alpha;
+        for (int j = 0; j < e; j++)
+            a0 += p[j] * vf_load(v + (size_t)j * hd + d);
+        vf_store(acc + d, a0);
+    }
+    for (; d < hd; d++) {
+        float a = acc[d] * alpha;
+        for (int j = 0; j < e; j++)
+            a += p[j] * v[(size_t)j * hd + d];
+        acc[d] = a;
+    }
 }
 
+/* lane sums acc [HD][IT_VL] = alpha*acc + p (x) vt[d][block] (alpha per lane) (transposed values; p is zero
+ * past the valid keys and padding values are zeros, so the whole block is summed) */
+static void pv_cols(int hd, it_vf alpha, const float *restrict p, const float *restrict vt,
+                    size_t ldk, float *restrict acc)
+{
+    for (int d = 0; d < hd; d++) {
+        const float *vr = vt + (size_t)d * ldk;
+        it_vf a = vf_load(acc + (size_t)d * IT_VL) * alpha;
+        UNROLL
+        for (int u = 0; u < BK / IT_VL; u++)
+            a += vf_load(p + u * IT_VL) * vf_load(vr + u * IT_VL);
+        vf_store(acc + (size_t)d * IT_VL, a);
+    }
+}
+
+/* A finite "minus infinity" for lane maxima and masked scores: exp(NEG - NEG) is 1, not NaN,
+ * and anything multiplied by it is then zeroed or was zero. */
+#define NEG (-1e30f)
+
 /* One tile of nq <= BQ query rows. Query row i, dim d at q[i*qsi + d*qsd]; keys transposed,
- * kt [HD][ldk]; values v [*][HD]; both zero-padded to a multiple of BK past the last key any
- * row sees. Row i attends keys [0, kend[i]), kend[i] >= 1. Output row i, dim d at
- * o[i*osi + d*osd]. */
+ * kt [HD][ldk]; values v in the layout values_transposed(hd) says ([HD][ldk] or [*][HD]);
+ * keys and values are zero-padded to a multiple of BK past the last key any row sees.
+ * Row i attends keys [0, kend[i]), kend[i] >= 1. Output row i, dim d at o[i*osi + d*osd].
+ * Small HD keeps one running max, sum and output per key lane (keys j = lane mod IT_VL), so a
+ * block needs no horizontal max; the lanes are merged once per row at the end. */
 static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, size_t qsd,
                        const float *kt, size_t ldk, const float *v, const int *kend, float *o,
                        size_t osi, size_t osd, struct flash_scratch *sc)
 {
+    const int vt = values_transposed(hd);
+    const size_t per_row = vt ? (size_t)hd * IT_VL : (size_t)hd;
     int maxend = 0;
     for (int i = 0; i < nq; i++) {
         for (int d = 0; d < hd; d++)
             sc->qb[i * hd + d] = q[i * qsi + d * qsd] * scale;
-        memset(sc->acc + (size_t)i * hd, 0, sizeof(float) * hd);
-        sc->m[i] = -INFINITY;
+        memset(sc->acc + i * per_row, 0, sizeof(float) * per_row);
+        memset(sc->lv + i * IT_VL, 0, sizeof(float) * IT_VL);
+        vf_store(sc->mv + i * IT_VL, vf_set1(NEG));
+        sc->m[i] = NEG;
         sc->l[i] = 0;
         if (kend[i] > maxend)
             maxend = kend[i];
     }
+    float *s = sc->s;
     for (int j0 = 0; j0 < maxend; j0 += BK) {
         for (int i = 0; i < nq; i++) {
             int e = kend[i] - j0; /* valid keys of this block for row i */
@@ -78,49 +139,92 @@ static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, 
                 continue;
             if (e > BK)
                 e = BK;
-            /* scores s[j] = q_i . k_{j0+j}, a full BK block (padding keys are zeros) */
+            /* scores s[j] = q_i . k_{j0+j} over the whole block (padding keys are zeros) */
             it_vf sv[BK / IT_VL];
+            UNROLL
             for (int u = 0; u < BK / IT_VL; u++)
                 sv[u] = (it_vf){0};
             const float *qi = sc->qb + (size_t)i * hd;
             for (int d = 0; d < hd; d++) {
                 const float *kr = kt + (size_t)d * ldk + j0;
+                UNROLL
                 for (int u = 0; u < BK / IT_VL; u++)
                     sv[u] += qi[d] * vf_load(kr + u * IT_VL);
             }
-            float *s = sc->s + (size_t)i * BK;
-            for (int u = 0; u < BK / IT_VL; u++)
-                vf_store(s + u * IT_VL, sv[u]);
-            float mx = sc->m[i];
-            for (int j = 0; j < e; j++)
-                mx = s[j] > mx ? s[j] : mx;
-            float alpha = expf(sc->m[i] - mx); /* 0 on the first block: m was -inf */
-            it_vf mv = vf_set1(mx), lsum = {0};
-            for (int u = 0; u < BK / IT_VL; u++) {
-                it_vf p = vf_exp(vf_load(s + u * IT_VL) - mv);
-                vf_store(s + u * IT_VL, p);
+            if (e < BK) { /* keys this row may not see */
+                UNROLL
+                for (int u = 0; u < BK / IT_VL; u++)
+                    vf_store(s + u * IT_VL, sv[u]);
+                for (int j = e; j < BK; j++)
+                    s[j] = NEG;
+                UNROLL
+                for (int u = 0; u < BK / IT_VL; u++)
+                    sv[u] = vf_load(s + u * IT_VL);
             }
-            for (int j = e; j < BK; j++)
-                s[j] = 0.0f; /* masked or padding keys get exactly no weight */
-            for (int u = 0; u < BK / IT_VL; u++)
-                lsum += vf_load(s + u * IT_VL);
-            float ls = 0;
-            for (int u = 0; u < IT_VL; u++)
-                ls += lsum[u];
-            sc->l[i] = sc->l[i] * alpha + ls;
-            sc->m[i] = mx;
-            float *acc = sc->acc + (size_t)i * hd;
-            if (alpha != 1.0f)
-                for (int d = 0; d < hd; d++)
-                    acc[d] *= alpha;
-            for (int j = 0; j < e; j++)
-                axpy(hd, s[j], v + (size_t)(j0 + j) * hd, acc);
+            it_vf bm = sv[0];
+            UNROLL
+            for (int u = 1; u < BK / IT_VL; u++)
+                bm = vf_max(bm, sv[u]);
+            float *acc = sc->acc + i * per_row;
+            if (vt) {
+                it_vf mold = vf_load(sc->mv + i * IT_VL), mnew = vf_max(mold, bm);
+                it_vf alpha = vf_exp(mold - mnew), lsum = {0};
+                vf_store(sc->mv + i * IT_VL, mnew);
+                UNROLL
+                for (int u = 0; u < BK / IT_VL; u++)
+                    vf_store(s + u * IT_VL, vf_exp(sv[u] - mnew));
+                for (int j = e; j < BK; j++)
+                    s[j] = 0.0f; /* masked or padding keys get exactly no weight */
+                UNROLL
+                for (int u = 0; u < BK / IT_VL; u++)
+                    lsum += vf_load(s + u * IT_VL);
+                vf_store(sc->lv + i * IT_VL, vf_load(sc->lv + i * IT_VL) * alpha + lsum);
+                pv_cols(hd, alpha, s, v + j0, ldk, acc);
+            } else {
+                float mx = sc->m[i];
+                for (int l = 0; l < IT_VL; l++)
+                    mx = bm[l] > mx ? bm[l] : mx;
+                float alpha = mx > sc->m[i] ? expf(sc->m[i] - mx) : 1.0f;
+                sc->m[i] = mx;
+                it_vf lsum = {0};
+                UNROLL
+                for (int u = 0; u < BK / IT_VL; u++)
+                    vf_store(s + u * IT_VL, vf_exp(sv[u] - mx));
+                for (int j = e; j < BK; j++)
+                    s[j] = 0.0f;
+                UNROLL
+                for (int u = 0; u < BK / IT_VL; u++)
+                    lsum += vf_load(s + u * IT_VL);
+                float ls = 0;
+                for (int l = 0; l < IT_VL; l++)
+                    ls += lsum[l];
+                sc->l[i] = sc->l[i] * alpha + ls;
+                pv_rows(hd, e, alpha, s, v + (size_t)j0 * hd, acc);
+            }
         }
     }
     for (int i = 0; i < nq; i++) {
-        float inv = 1.0f / sc->l[i];
-        for (int d = 0; d < hd; d++)
-            o[i * osi + d * osd] = sc->acc[(size_t)i * hd + d] * inv;
+        const float *acc = sc->acc + i * per_row;
+        if (vt) { /* merge the lanes, in lane order, onto the largest lane max */
+            const float *mv = sc->mv + i * IT_VL;
+            float mx = NEG, l = 0, w[IT_VL];
+            for (int u = 0; u < IT_VL; u++)
+                mx = mv[u] > mx ? mv[u] : mx;
+            for (int u = 0; u < IT_VL; u++) {
+                w[u] = expf(mv[u] - mx);
+                l += sc->lv[i * IT_VL + u] * w[u];
+            }
+            for (int d = 0; d < hd; d++) {
+                float a = 0;
+                for (int u = 0; u < IT_VL; u++)
+                    a += acc[(size_t)d * IT_VL + u] * w[u];
+                o[i * osi + d * osd] = a / l;
+            }
+        } else {
+            float inv = 1.0f / sc->l[i];
+            for (int d = 0; d < hd; d++)
+                o[i * osi + d * osd] = acc[d] * inv;
+        }
     }
 }
 
@@ -142,13 +246,17 @@ int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, co
     }
     const float scale = 1.0f / sqrtf((float)hd);
     const long ntile = (s + BQ - 1) / BQ;
+    const int vt = values_transposed(hd);
     int failed = 0;
     for (int h = 0; h < nh; h++) { /* heads in turn; tiles of one head in parallel */
 #pragma omp parallel for schedule(static)
         for (long j = 0; j < s; j++)
             for (int d = 0; d < hd; d++) {
                 kt[(size_t)d * sp + j] = k[j * dm + (size_t)h * hd + d]; /* kt [HD][Sp] */
-                vh[j * hd + d] = v[j * dm + (size_t)h * hd + d];       /* vh [Sp][HD] */
+                if (vt)
+                    vh[(size_t)d * sp + j] = v[j * dm + (size_t)h * hd + d]; /* vh [HD][Sp] */
+                else
+                    vh[j * hd + d] = v[j * dm + (size_t)h * hd + d];         /* vh [Sp][HD] */
             }
 #pragma omp parallel
         {
@@ -158,7 +266,7 @@ int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, co
 #pragma omp atomic write
                 failed = 1;
             }
-#pragma omp for schedule(dynamic, 4)
+#pragma omp for schedule(dynamic, 1)
             for (long tile = 0; tile < ntile; tile++) {
                 if (!ok)
                     continue;
@@ -179,52 +287,58 @@ int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, co
     return failed ? it_error_set(IT_E_NOMEM, "mha: out of memory") : 0;
 }
 
+#define QR 192 /* query rows per spatial-attention chunk: scores scratch is QR x HW */
+
 /* q, k, v, y [C][T][HW] */
 int it_cpu_attn_spatial(int c, int t, int hw, const float *q, const float *k, const float *v,
                         float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_spatial");
-    const size_t cs = (size_t)t * hw, sp = pad_keys(hw);
-    float *kt = calloc(sp * c, sizeof *kt), *vh = calloc(sp * c, sizeof *vh);
-    if (!kt || !vh) {
-        free(kt), free(vh);
-        return it_error_set(IT_E_NOMEM, "attn_spatial: out of memory");
-    }
+    const size_t cs = (size_t)t * hw;
     const float scale = 1.0f / sqrtf((float)c);
-    const long ntile = (hw + BQ - 1) / BQ;
-    int failed = 0;
+    int rc = 0, rows = hw < QR ? hw : QR;
+    float *sc = it_cpu_alloc(sizeof(float) * rows * hw); /* [rows][HW] scores, then P */
+    IT_CHECK_ALLOC(sc, "attn_spatial scores");
     for (int ft = 0; ft < t; ft++) {
+        const size_t f0 = (size_t)ft * hw;
+        for (int i0 = 0; i0 < hw; i0 += rows) {
+            int nq = hw - i0 < rows ? hw - i0 : rows;
+            /* S [nq][HW] = Q^T K: A(i, c) = q[c*cs + f0 + i0 + i], B = k's frame [C][HW] */
+            struct it_gemm_rowmajor kb = {k + f0, cs};
+            IT_TRY(it_cpu_gemm(nq, hw, c, q + f0 + i0, 1, cs, it_gemm_pack_rowmajor, &kb, NULL, NULL,
+                               sc, (size_t)hw));
 #pragma omp parallel for schedule(static)
-        for (long d = 0; d < c; d++) { /* kt [C][HWp] is k's frame; vh [HWp][C] transposes v's */
-            memcpy(kt + d * sp, k + d * cs + (size_t)ft * hw, sizeof(float) * hw);
-            for (int j = 0; j < hw; j++)
-                vh[(size_t)j * c + d] = v[d * cs + (size_t)ft * hw + j];
-        }
-#pragma omp parallel
-        {
-            struct flash_scratch sc;
-            int ok = scratch_alloc(&sc, c);
-            if (!ok) {
-#pragma omp atomic write
-                failed = 1;
+            for (int i = 0; i < nq; i++) { /* row softmax of scale*S, normalised in place */
+                float *r = sc + (size_t)i * hw, mx = -INFINITY, l = 0;
+                for (int j = 0; j < hw; j++)
+                    mx = r[j] > mx ? r[j] : mx;
+                int j = 0;
+                it_vf lv = {0};
+                for (; j + IT_VL <= hw; j += IT_VL) {
+                    it_vf p = vf_exp((vf_load(r + j) - mx) * scale);
+                    vf_store(r + j, p);
+                    lv += p;
+                }
+                for (; j < hw; j++) {
+                    r[j] = expf((r[j] - mx) * scale);
+                    l += r[j];
+                }
+                for (int u = 0; u < IT_VL; u++)
+                    l += lv[u];
+                float inv = 1.0f / l;
+                for (j = 0; j < hw; j++)
+                    r[j] *= inv;
             }
-#pragma omp for schedule(dynamic, 1)
-            for (long tile = 0; tile < ntile; tile++) {
-                if (!ok)
-                    continue;
-                int i0 = (int)tile * BQ, nq = hw - i0 < BQ ? hw - i0 : BQ, kend[BQ];
-                for (int i = 0; i < nq; i++)
-                    kend[i] = hw;
-                size_t at = (size_t)ft * hw + i0;
-                flash_tile(nq, c, scale, q + at, 1, cs, kt, sp, vh, kend, y + at, 1, cs, &sc);
-            }
-            scratch_free(&sc);
+            /* O^T [C][nq] = V P^T: A = v's frame [C][HW], B(j, i) = P[i][j]; rows of O^T land
+             * in y's channels directly */
+            struct it_gemm_rowmajor pb = {sc, (size_t)hw};
+            IT_TRY(it_cpu_gemm(c, nq, hw, v + f0, cs, 1, it_gemm_pack_transposed, &pb, NULL, NULL,
+                               y + f0 + i0, cs));
         }
-        if (failed)
-            break;
     }
-    free(kt), free(vh);
-    return failed ? it_error_set(IT_E_NOMEM, "attn_spatial: out of memory") : 0;
+done:
+    free(sc);
+    return rc;
 }
 
 /* Load/store n <= IT_VL consecutive floats (the tail of a row of positions). */
@@ -239,6 +353,12 @@ static inline void store_n(float *p, it_vf v, int n)
     memcpy(p, &v, sizeof(float) * n);
 }
 
+/* IT_VL positions at p (n of them valid, the tail of a row) */
+static inline it_vf lanes(const float *p, int n)
+{
+    return n == IT_VL ? vf_load(p) : load_n(p, n);
+}
+
 /* q, k, v, y [C][T][HW]; lanes are IT_VL neighbouring positions, each its own attention. */
 int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, const float *v,
                          float *y)
@@ -250,7 +370,7 @@ int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, c
     int failed = 0;
 #pragma omp parallel
     {
-        it_vf *p = it_cpu_alloc(sizeof *p * t); /* [t] probabilities of one query row */
+        it_vf *p = it_cpu_alloc(sizeof *p * t); /* [t] scores, then probabilities, of a row */
         if (!p) {
 #pragma omp atomic write
             failed = 1;
@@ -260,14 +380,18 @@ int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, c
             if (!p)
                 continue;
             int p0 = (int)b * IT_VL, nl = hw - p0 < IT_VL ? hw - p0 : IT_VL;
-            for (int i = 0; i < t; i++) {
+            for (int i = 0; i < t; i++) { /* causal: keys 0..i */
+                for (int j = 0; j <= i; j++)
+                    p[j] = (it_vf){0};
+                for (int ch = 0; ch < c; ch++) { /* each p[j] still sums over c in order */
+                    const float *kc = k + ch * cs + p0;
+                    it_vf qv = lanes(q + ch * cs + (size_t)i * hw + p0, nl);
+                    for (int j = 0; j <= i; j++)
+                        p[j] += qv * lanes(kc + (size_t)j * hw, nl);
+                }
                 it_vf mx = vf_set1(-INFINITY), l = {0};
-                for (int j = 0; j <= i; j++) { /* causal: keys 0..i */
-                    it_vf dot = {0};
-                    for (int ch = 0; ch < c; ch++)
-                        dot += load_n(q + ch * cs + (size_t)i * hw + p0, nl) *
-                               load_n(k + ch * cs + (size_t)j * hw + p0, nl);
-                    p[j] = dot * scale;
+                for (int j = 0; j <= i; j++) {
+                    p[j] *= scale;
                     mx = vf_max(mx, p[j]);
                 }
                 for (int j = 0; j <= i; j++) {
@@ -276,10 +400,15 @@ int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, c
                 }
                 it_vf inv = 1.0f / l;
                 for (int ch = 0; ch < c; ch++) {
+                    const float *vc = v + ch * cs + p0;
                     it_vf acc = {0};
                     for (int j = 0; j <= i; j++)
-                        acc += p[j] * load_n(v + ch * cs + (size_t)j * hw + p0, nl);
-                    store_n(y + ch * cs + (size_t)i * hw + p0, acc * inv, nl);
+                        acc += p[j] * lanes(vc + (size_t)j * hw, nl);
+                    acc *= inv;
+                    if (nl == IT_VL)
+                        vf_store(y + ch * cs + (size_t)i * hw + p0, acc);
+                    else
+                        store_n(y + ch * cs + (size_t)i * hw + p0, acc, nl);
                 }
             }
         }

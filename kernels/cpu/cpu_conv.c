@@ -99,10 +99,10 @@ int it_cpu_conv3d(const it_conv3d_params *p, const float *x, const float *wt, co
     if (p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 && p->sw == 1 &&
         p->tpad == 0 && !p->pad_top && !p->pad_bottom && !p->pad_left && !p->pad_right) {
         struct it_gemm_rowmajor b = {x, (size_t)np}; /* x viewed as [Ci][P] */
-        return it_cpu_gemm(p->co, (int)np, p->ci, wt, p->ci, it_gemm_pack_rowmajor, &b, bias, NULL,
+        return it_cpu_gemm(p->co, (int)np, p->ci, wt, p->ci, 1, it_gemm_pack_rowmajor, &b, bias, NULL,
                            y, (size_t)np);
     }
     struct conv_ctx cx = {p, x, to, ho, wo};
-    return it_cpu_gemm(p->co, (int)np, (int)kk, wt, (size_t)kk, pack_conv, &cx, bias, NULL, y,
+    return it_cpu_gemm(p->co, (int)np, (int)kk, wt, (size_t)kk, 1, pack_conv, &cx, bias, NULL, y,
                        (size_t)np);
 }

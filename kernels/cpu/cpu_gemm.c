@@ -11,8 +11,10 @@
 
 #define MR IT_GEMM_MR
 #define NR IT_GEMM_NR
+#ifndef KC
 #define KC 256       /* a KC x NR B panel stays in L1, the MC x KC A block in L2 */
-#define MC (20 * MR) /* 120 rows */
+#endif
+#define MC_MAX (40 * MR) /* 240 rows; M is split into equal tiles of at most this */
 #define NC (8 * NR)
 
 /* The MR x NR micro-kernel: acc = A panel [kc][MR] x B panel [kc][NR], then
@@ -44,9 +46,15 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
     for (int i = 0; i < mr; i++) {
         float *restrict row = c + i * ldc;
         if (first) {
+            /* separate loops: a "bn ? bn[j] : 0" in the loop becomes a masked load from NULL,
+             * which costs a microcode assist per vector on x86 */
             float rb = bm ? bm[i] : 0.0f;
-            for (int j = 0; j < nr; j++)
-                row[j] = acc[i][j] + rb + (bn ? bn[j] : 0.0f);
+            if (bn)
+                for (int j = 0; j < nr; j++)
+                    row[j] = acc[i][j] + rb + bn[j];
+            else
+                for (int j = 0; j < nr; j++)
+                    row[j] = acc[i][j] + rb;
         } else {
             for (int j = 0; j < nr; j++)
                 row[j] += acc[i][j];
@@ -54,20 +62,24 @@ static void micro_kernel(int kc, const float *restrict a, const float *restrict 
     }
 }
 
-/* a rows [m0, m0+mc) x columns [k0, k0+kc) -> ceil(mc/MR) panels [kc][MR], zero-padded */
-static void pack_a(const float *a, size_t lda, int m0, int mc, int k0, int kc, float *dst)
+/* a rows [m0, m0+mc) x columns [k0, k0+kc) -> ceil(mc/MR) panels [kc][MR], zero-padded;
+ * element (i, l) of A is at a[i*ars + l*acs] */
+static void pack_a(const float *a, size_t ars, size_t acs, int m0, int mc, int k0, int kc, float *dst)
 {
     for (int i0 = 0; i0 < mc; i0 += MR) {
         int mr = mc - i0 < MR ? mc - i0 : MR;
         float *d = dst + (size_t)(i0 / MR) * kc * MR;
-        for (int i = 0; i < MR; i++) {
-            if (i < mr) {
-                const float *src = a + (size_t)(m0 + i0 + i) * lda + k0;
+        if (acs == 1) { /* row-major: read along rows */
+            for (int i = 0; i < MR; i++) {
+                const float *src = a + (size_t)(m0 + i0 + i) * ars + k0;
                 for (int l = 0; l < kc; l++)
-                    d[l * MR + i] = src[l];
-            } else {
-                for (int l = 0; l < kc; l++)
-                    d[l * MR + i] = 0.0f;
+                    d[l * MR + i] = i < mr ? src[l] : 0.0f;
+            }
+        } else { /* column-major or strided: read along columns */
+            for (int l = 0; l < kc; l++) {
+                const float *src = a + (size_t)(k0 + l) * acs + (size_t)(m0 + i0) * ars;
+                for (int i = 0; i < MR; i++)
+                    d[l * MR + i] = i < mr ? src[(size_t)i * ars] : 0.0f;
             }
         }
     }
@@ -106,12 +118,15 @@ void it_gemm_pack_transposed(const void *ctx, int k0, int kc, int n0, int nc, fl
     }
 }
 
-int it_cpu_gemm(int m, int n, int k, const float *a, size_t lda, it_pack_b_fn pack_b,
+int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_pack_b_fn pack_b,
                 const void *ctx, const float *bias_m, const float *bias_n, float *c, size_t ldc)
 {
     if (m <= 0 || n <= 0 || k <= 0)
         return it_error_set(IT_E_SHAPE, "gemm: bad sizes %dx%dx%d", m, n, k);
-    const long mt = (m + MC - 1) / MC, nt = (n + NC - 1) / NC;
+    /* equal M tiles (rounded to MR): Co = 128 is one tile, not 120 + 8 */
+    const long mt0 = (m + MC_MAX - 1) / MC_MAX, nt = (n + NC - 1) / NC;
+    const int MC = (int)(((m + mt0 - 1) / mt0 + MR - 1) / MR * MR);
+    const long mt = (m + MC - 1) / MC;
     int failed = 0;
 #pragma omp parallel
     {
@@ -130,7 +145,7 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t lda, it_pack_b_fn pa
             int mc = m - i0 < MC ? m - i0 : MC, nc = n - j0 < NC ? n - j0 : NC;
             for (int k0 = 0; k0 < k; k0 += KC) {
                 int kc = k - k0 < KC ? k - k0 : KC;
-                pack_a(a, lda, i0, mc, k0, kc, ap);
+                pack_a(a, ars, acs, i0, mc, k0, kc, ap);
                 pack_b(ctx, k0, kc, j0, nc, bp);
                 for (int jp = 0; jp < nc; jp += NR)
                     for (int ip = 0; ip < mc; ip += MR)

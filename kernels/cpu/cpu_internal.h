@@ -74,15 +74,15 @@ static inline it_vf vf_exp(it_vf x)
 }
 
 /* ---- SGEMM: C[M][N] = A[M][K] B[K][N] (+ bias) ----
- * A is row-major with row stride lda. B is never read directly: pack_b writes the slice
+ * A element (i, l) is at a[i*ars + l*acs] (row-major: ars = lda, acs = 1). B is never read directly: pack_b writes the slice
  * rows [k0, k0+kc) x columns [n0, n0+nc) as ceil(nc/IT_GEMM_NR) panels of [kc][IT_GEMM_NR]
  * floats, zero-padded past nc; that is where conv3d does its im2col. Each C element is
  * produced by one thread with a fixed summation order, whatever the thread count. */
 #define IT_GEMM_MR 6
 #define IT_GEMM_NR (2 * IT_VL)
 typedef void (*it_pack_b_fn)(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
-/* a [M][lda], bias_m [M] or NULL, bias_n [N] or NULL -> c [M][ldc] */
-int it_cpu_gemm(int m, int n, int k, const float *a, size_t lda, it_pack_b_fn pack_b,
+/* a [M][K] (strided), bias_m [M] or NULL, bias_n [N] or NULL -> c [M][ldc] */
+int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_pack_b_fn pack_b,
                 const void *ctx, const float *bias_m, const float *bias_n, float *c, size_t ldc);
 /* pack_b for a row-major B [K][ldb]: ctx points at a struct it_gemm_rowmajor */
 struct it_gemm_rowmajor {

@@ -13,7 +13,7 @@ int it_cpu_linear(int s, int k, int n, const float *x, const float *wt, const fl
 {
     IT_KCHECK(s > 0 && k > 0 && n > 0, "linear");
     struct it_gemm_rowmajor w = {wt, (size_t)k};
-    return it_cpu_gemm(s, n, k, x, (size_t)k, it_gemm_pack_transposed, &w, NULL, bias, y, (size_t)n);
+    return it_cpu_gemm(s, n, k, x, (size_t)k, 1, it_gemm_pack_transposed, &w, NULL, bias, y, (size_t)n);
 }
 
 #define SWIGLU_ROWS 1024
