@@ -334,6 +334,35 @@ def check_pt(path, rep):
     rep.note("   (%.1f s)" % (time.time() - t0))
 
 
+def check_pipeline(rep):
+    """Windows, per-window padding, uint8 conversion, crop and overlap blending: the official
+    CausalVideoTokenizer.forward / forward_with_overlap with its network call replaced by a
+    cheap stand-in (input*0.8 + 0.05*window number), against windows() / pad_window() /
+    to_uint8() / blend_overlap() with the same stand-in."""
+    from cosmos_predict1.tokenizer.inference.video_lib import CausalVideoTokenizer
+    tok = CausalVideoTokenizer(checkpoint=None, device="cpu", dtype="float32")
+    calls = [0]
+
+    def fake(x, strategy="static", avg_rate=0.5):
+        calls[0] += 1
+        return x * 0.8 + 0.05 * calls[0], torch.tensor([[avg_rate]])
+    tok.autoencode = fake
+    n = 41
+    video = tree_clip(n, 20, 30)
+    for tw, ov in ((17, 3), (17, 0), (9, 0), (9, 2), (81, 3), (13, 5), (40, 0)):
+        calls[0] = 0
+        out = tok(video[None], temporal_window=tw, strategy="static", avg_rate=0.5, overlap_window=ov)[0][0]
+        res = None
+        for k, (s, e) in enumerate(R.windows(n, tw, ov), start=1):
+            padded, c = R.pad_window(video[s:e])
+            fr = R.to_uint8(R.to_model_input(padded) * 0.8 + 0.05 * k)[c[0]:c[3], c[1]:c[4], c[2]:c[5]]
+            res = fr if res is None else (R.blend_overlap(res, fr, ov) if ov > 0 else np.concatenate([res, fr]))
+        assert calls[0] == len(R.windows(n, tw, ov))
+        assert np.array_equal(out, res), (tw, ov)
+        rep.note("pipeline %d frames, window %d, overlap %d: %d windows, output identical (%s)" % (
+            n, tw, ov, calls[0], "x".join(map(str, out.shape))))
+
+
 def tree_clip(frames, h, w, start=0):
     import subprocess
     src = "/usr/share/doc/opencv-doc/examples/data/tree.avi"
@@ -348,11 +377,18 @@ def main():
     ap.add_argument("--official", required=True, help="directory holding cosmos_predict1/ from YWolfeee/InfoTok")
     ap.add_argument("--full", action="store_true", help="also run the official config (slow, ~2 GiB)")
     ap.add_argument("--out", help="write the report lines here")
+    ap.add_argument("--pipeline-only", action="store_true", help="only the window/blend check")
     ap.add_argument("--pt", help="also load this make_official_pt.py checkpoint with the official loader")
     a = ap.parse_args()
     setup_official(a.official)
     torch.set_num_threads(1)
     rep = Report()
+    check_pipeline(rep)
+    if a.pipeline_only:
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write("\n".join(rep.lines) + "\n")
+        return
     small = dict(R.OFFICIAL_CONFIG, channels=16, channels_mult=[1, 2, 2], num_res_blocks=2, z_channels=32,
                  vit_hidden=32, vit_intermediate=64, vit_enc_layers=2, vit_dec_layers=2, vit_heads=4)
     compare(small, tree_clip(17, 48, 80), 1, rep, "small config, 17x48x80")
