@@ -358,14 +358,18 @@ class Encoder(nn.Module):
         self.norm_out = CausalNorm(c, eps)
         self.conv_out = FactorizedConv(c, cfg["z_channels"])
 
-    def forward(self, x):  # x: Haar patcher output [B,24,T',H/2,W/2]
+    def forward(self, x, trace=None):  # x: Haar patcher output [B,24,T',H/2,W/2]
         h = self.conv_in(x)
         for i, lvl in enumerate(self.down):
             for blk in lvl.block:
                 h = blk(h)
             if hasattr(lvl, "downsample"):
                 h = lvl.downsample(h)
+            if trace is not None:
+                trace["enc_down%d" % i] = h  # after the level's blocks and downsample
         h = self.mid(h)
+        if trace is not None:
+            trace["enc_mid"] = h
         return self.conv_out(silu(self.norm_out(h)))
 
 
@@ -395,13 +399,17 @@ class Decoder(nn.Module):
         self.norm_out = CausalNorm(c, eps)
         self.conv_out = FactorizedConv(c, 3 * cfg["patch_size"] ** 3)
 
-    def forward(self, z):  # returns the pre-unpatcher tensor [B,24,T',H/2,W/2]
+    def forward(self, z, trace=None):  # returns the pre-unpatcher tensor [B,24,T',H/2,W/2]
         h = self.mid(self.conv_in(z))
+        if trace is not None:
+            trace["dec_mid"] = h
         for i in reversed(range(len(self.up))):
             for blk in self.up[i].block:
                 h = blk(h)
             if hasattr(self.up[i], "upsample"):
                 h = self.up[i].upsample(h)
+            if trace is not None:
+                trace["dec_up%d" % i] = h  # after the level's blocks and upsample
         return self.conv_out(silu(self.norm_out(h)))
 
 
@@ -613,24 +621,28 @@ class InfoTok(nn.Module):
         """x [B,3,T,H,W] in [-1,1], T = 1+4k, H W multiples of 8 (the pipeline pads to 16).
         Returns (indices [B,t,h,w] int32, codes [B,6,t,h,w]); with keep=True a dict of every
         intermediate instead."""
+        tr = {} if keep else None
         p = haar_patch(x)
-        z = self.encoder(p)
+        z = self.encoder(p, tr)
         zv = self.vit_encode(z)
         pre = self.quant_conv(zv)
         idx, codes, bounded = self.quantizer(pre)
         if keep:
-            return {"patcher": p, "z": z, "vit_enc": zv, "pre_fsq": pre, "bounded": bounded,
-                    "codes": codes, "indices": idx}
+            tr.update({"patcher": p, "z": z, "vit_enc": zv, "pre_fsq": pre, "bounded": bounded,
+                       "codes": codes, "indices": idx})
+            return tr
         return idx, codes
 
     def decode(self, codes, keep=False):
         """codes [B,6,t,h,w] -> [B,3,4t-3,8h,8w] (unclamped, ~[-1,1])."""
+        tr = {} if keep else None
         zq = self.post_quant_conv(codes)
         zv = self.vit_decode(zq)
-        d = self.decoder(zv)
+        d = self.decoder(zv, tr)
         y = haar_unpatch(d)
         if keep:
-            return {"post_quant": zq, "vit_dec": zv, "dec_cnn": d, "recon": y}
+            tr.update({"post_quant": zq, "vit_dec": zv, "dec_cnn": d, "recon": y})
+            return tr
         return y
 
     def decode_indices(self, idx):
@@ -747,8 +759,9 @@ def blend_overlap(prev, nxt, ov):
 @torch.no_grad()
 def run_window(model, clip_u8, rates=(1.0, 0.75, 0.5, 0.25)):
     """One already padded window through the network: every intermediate the C side compares.
-    Keys: input, patcher, z, vit_enc, pre_fsq, bounded, codes, indices, post_quant, vit_dec,
-    dec_cnn, recon, chunk_loss, and per rate r: bound_r, mask_r, recon_r, frames_r (uint8)."""
+    Keys: input, patcher, enc_down0..2, enc_mid, z, vit_enc, pre_fsq, bounded, codes, indices,
+    post_quant, vit_dec, dec_mid, dec_up2..0, dec_cnn, recon, chunk_loss, frames (uint8), and per
+    rate r: bound_r, mask_r, recon_r, frames_r (uint8)."""
     x = to_model_input(clip_u8, model.dtype)
     out = {"input": x}
     out.update(model.encode(x, keep=True))

@@ -80,6 +80,10 @@ def io_tensors(model, clip):
         "input_u8": padded,                                # U8 [T',H',W',3] padded window
         "crop": np.array(c, np.int32),                     # I32 [6] f1,y1,x1,f2,y2,x2
         "patcher": o["patcher"],
+        "enc_down0": o["enc_down0"],                       # CNN stages, to localise a mismatch
+        "enc_down1": o["enc_down1"],
+        "enc_down2": o["enc_down2"],
+        "enc_mid": o["enc_mid"],
         "z": o["z"],
         "vit_enc": o["vit_enc"],
         "pre_fsq": o["pre_fsq"],
@@ -88,6 +92,8 @@ def io_tensors(model, clip):
         "indices": o["indices"],
         "post_quant": o["post_quant"],
         "vit_dec": o["vit_dec"],
+        "dec_mid": o["dec_mid"],
+        "dec_up2": o["dec_up2"],
         "recon": o["recon"],
         "chunk_loss": o["chunk_loss"],
         "frames": crop(o["frames"], c),
