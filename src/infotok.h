@@ -175,6 +175,13 @@ int it_windower_new(it_windower **out, it_video *v, int tw, int ov);
 int it_windower_next(it_windower *wd, const it_window **win);
 void it_windower_free(it_windower **wd);
 
+/* ---- pixels <-> network input/output ------------------------------------------------------ */
+/* rgb [T][H][W][3] -> x [3][T][H][W] = rgb/255*2-1 (computed in double, rounded to float). */
+void it_pixels_from_u8(int t, int h, int w, const uint8_t *rgb, float *x);
+/* y [3][T][H][W] in [-1,1] -> rgb, round((y+1)/2 clamped * 255) half up; with crop, only the
+ * unpadded region [crop->t][crop->h][crop->w][3] is written (crop may be NULL). */
+void it_pixels_to_u8(int t, int h, int w, const float *y, const it_pad *crop, uint8_t *rgb);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,4 +4,6 @@ libinfotok_la_SOURCES += \
 	src/error.c src/log.c src/version.c \
 	src/archive_internal.h src/archive_io.c \
 	src/media_internal.h src/media.c src/video.c src/probe.c \
-	src/window.c src/manifest.c
+	src/window.c src/manifest.c \
+	src/arena_internal.h src/arena.c src/model.h src/model_internal.h \
+	src/model_load.c src/net_cnn.c src/net_vit.c src/model.c src/pixels.c

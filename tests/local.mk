@@ -26,3 +26,10 @@ clean-local: clean-local-testdata
 clean-local-testdata:
 	rm -rf tests/data/gen tests/data/gen.tmp
 .PHONY: clean-local-testdata
+
+# The network against the PyTorch reference's committed fixtures (tests/model/).
+check_PROGRAMS += tests/model/test_model
+tests_model_test_model_SOURCES = tests/model/test_model.c
+tests_model_test_model_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_model_test_model_LDADD = $(IT_USE_LIBS)
+TESTS += tests/model/test_model
