@@ -167,8 +167,13 @@ const it_backend *it_backend_find(const char *name);
  * this for every op it uses so a missing op fails at load time, never per call. */
 int it_backend_require(const it_backend *be, int op);
 
-/* Threads for the cpu backend (OpenMP); n <= 0 restores the default. Results do not
- * depend on it. */
+/* Threads for the cpu backend (OpenMP, the calling thread's setting); n <= 0 restores the
+ * default. Results do not depend on it.
+ * SIMD: the cpu backend is compiled for the build's -march (SSE2 on x86-64 by default); on
+ * x86-64 its GEMM micro-kernel (conv3d, linear, swiglu, attn_spatial) also has AVX2+FMA and
+ * AVX-512 variants picked at run time. The environment variable IT_KERNELS_ISA=base|avx2
+ * caps that choice (for tests). Results may differ between variants, never between thread
+ * counts. */
 void it_kernels_set_threads(int n);
 int it_kernels_threads(void);
 

@@ -17,32 +17,93 @@
 #define MC_MAX (40 * MR) /* 240 rows; M is split into equal tiles of at most this */
 #define NC (8 * NR)
 
-/* The MR x NR micro-kernel: acc = A panel [kc][MR] x B panel [kc][NR], then
- * C = acc + bias (first K block) or C += acc. mr, nr: valid rows/columns of this tile. */
-static void micro_kernel(int kc, const float *restrict a, const float *restrict b, float *restrict c,
-                         size_t ldc, int mr, int nr, int first, const float *bm, const float *bn)
-{
-    it_vf c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-    it_vf c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    for (int l = 0; l < kc; l++) {
-        const it_vf b0 = *(const it_vf *)b, b1 = *(const it_vf *)(b + IT_VL);
-        it_vf av;
-        av = vf_set1(a[0]); c00 += av * b0; c01 += av * b1;
-        av = vf_set1(a[1]); c10 += av * b0; c11 += av * b1;
-        av = vf_set1(a[2]); c20 += av * b0; c21 += av * b1;
-        av = vf_set1(a[3]); c30 += av * b0; c31 += av * b1;
-        av = vf_set1(a[4]); c40 += av * b0; c41 += av * b1;
-        av = vf_set1(a[5]); c50 += av * b0; c51 += av * b1;
-        a += MR;
-        b += NR;
+/* ---- the register micro-kernel: acc [MR][NR] = A panel [kc][MR] x B panel [kc][NR] ----
+ * Written once as a macro over the vector type VT of VW floats; each pass keeps an MR x 2VW
+ * block of accumulators in registers (12 of them: fits SSE's and AVX2's 16 registers) and
+ * NR / 2VW passes cover the panel. On x86-64 with GCC or Clang the AVX2+FMA and AVX-512
+ * versions are compiled too, with target attributes, and picked at run time: a portable
+ * build (no -march) still gets the wide kernels where the CPU has them. Results can differ
+ * between the variants (FMA rounding) but never between thread counts. */
+#define MICRO_BODY(VT, VW)                                                                  \
+    for (int c0 = 0; c0 < NR; c0 += 2 * (VW)) {                                             \
+        VT c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};                \
+        VT c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};                \
+        const float *ap = a, *bp = b + c0;                                                  \
+        for (int l = 0; l < kc; l++) {                                                      \
+            VT b0, b1, av;                                                                  \
+            memcpy(&b0, bp, sizeof b0);                                                     \
+            memcpy(&b1, bp + (VW), sizeof b1);                                              \
+            av = (VT){0} + ap[0]; c00 += av * b0; c01 += av * b1;                           \
+            av = (VT){0} + ap[1]; c10 += av * b0; c11 += av * b1;                           \
+            av = (VT){0} + ap[2]; c20 += av * b0; c21 += av * b1;                           \
+            av = (VT){0} + ap[3]; c30 += av * b0; c31 += av * b1;                           \
+            av = (VT){0} + ap[4]; c40 += av * b0; c41 += av * b1;                           \
+            av = (VT){0} + ap[5]; c50 += av * b0; c51 += av * b1;                           \
+            ap += MR;                                                                       \
+            bp += NR;                                                                       \
+        }                                                                                   \
+        memcpy(acc[0] + c0, &c00, sizeof c00); memcpy(acc[0] + c0 + (VW), &c01, sizeof c01); \
+        memcpy(acc[1] + c0, &c10, sizeof c10); memcpy(acc[1] + c0 + (VW), &c11, sizeof c11); \
+        memcpy(acc[2] + c0, &c20, sizeof c20); memcpy(acc[2] + c0 + (VW), &c21, sizeof c21); \
+        memcpy(acc[3] + c0, &c30, sizeof c30); memcpy(acc[3] + c0 + (VW), &c31, sizeof c31); \
+        memcpy(acc[4] + c0, &c40, sizeof c40); memcpy(acc[4] + c0 + (VW), &c41, sizeof c41); \
+        memcpy(acc[5] + c0, &c50, sizeof c50); memcpy(acc[5] + c0 + (VW), &c51, sizeof c51); \
     }
+
+typedef void (*micro_fn)(int kc, const float *restrict a, const float *restrict b,
+                         float (*restrict acc)[NR]);
+
+/* the build's own vector width (SSE2 by default, whatever -march allows otherwise) */
+static void micro_base(int kc, const float *restrict a, const float *restrict b,
+                       float (*restrict acc)[NR])
+{
+    MICRO_BODY(it_vf, IT_VL)
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX512F__)
+#define GEMM_DISPATCH 1
+typedef float v8sf __attribute__((vector_size(32)));
+typedef float v16sf __attribute__((vector_size(64)));
+
+__attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *restrict a,
+                                                           const float *restrict b,
+                                                           float (*restrict acc)[NR])
+{
+    MICRO_BODY(v8sf, 8)
+}
+
+__attribute__((target("avx512f"))) static void micro_avx512(int kc, const float *restrict a,
+                                                            const float *restrict b,
+                                                            float (*restrict acc)[NR])
+{
+    MICRO_BODY(v16sf, 16)
+}
+#endif
+
+/* The widest micro-kernel this CPU runs, unless IT_KERNELS_ISA caps it ("base", "avx2"):
+ * the tests use that to check every variant on one machine. */
+static micro_fn pick_micro(void)
+{
+#ifdef GEMM_DISPATCH
+    const char *cap = getenv("IT_KERNELS_ISA");
+    int base = cap && !strcmp(cap, "base"), avx2 = cap && !strcmp(cap, "avx2");
+    __builtin_cpu_init();
+    if (!base && !avx2 && __builtin_cpu_supports("avx512f"))
+        return micro_avx512;
+    if (!base && IT_VL < 8 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return micro_avx2;
+#endif
+    return micro_base;
+}
+
+/* One MR x NR tile: acc = A panel x B panel, then C = acc + bias (first K block) or
+ * C += acc. mr, nr: valid rows/columns of this tile. */
+static void micro_kernel(micro_fn micro, int kc, const float *restrict a, const float *restrict b,
+                         float *restrict c, size_t ldc, int mr, int nr, int first, const float *bm,
+                         const float *bn)
+{
     float acc[MR][NR] __attribute__((aligned(64)));
-    vf_store(acc[0], c00); vf_store(acc[0] + IT_VL, c01);
-    vf_store(acc[1], c10); vf_store(acc[1] + IT_VL, c11);
-    vf_store(acc[2], c20); vf_store(acc[2] + IT_VL, c21);
-    vf_store(acc[3], c30); vf_store(acc[3] + IT_VL, c31);
-    vf_store(acc[4], c40); vf_store(acc[4] + IT_VL, c41);
-    vf_store(acc[5], c50); vf_store(acc[5] + IT_VL, c51);
+    micro(kc, a, b, acc);
     for (int i = 0; i < mr; i++) {
         float *restrict row = c + i * ldc;
         if (first) {
@@ -127,6 +188,7 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
     const long mt0 = (m + MC_MAX - 1) / MC_MAX, nt = (n + NC - 1) / NC;
     const int MC = (int)(((m + mt0 - 1) / mt0 + MR - 1) / MR * MR);
     const long mt = (m + MC - 1) / MC;
+    const micro_fn micro = pick_micro();
     int failed = 0;
 #pragma omp parallel
     {
@@ -149,7 +211,7 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
                 pack_b(ctx, k0, kc, j0, nc, bp);
                 for (int jp = 0; jp < nc; jp += NR)
                     for (int ip = 0; ip < mc; ip += MR)
-                        micro_kernel(kc, ap + (size_t)(ip / MR) * kc * MR, bp + (size_t)(jp / NR) * kc * NR,
+                        micro_kernel(micro, kc, ap + (size_t)(ip / MR) * kc * MR, bp + (size_t)(jp / NR) * kc * NR,
                                      c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc,
                                      mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, k0 == 0,
                                      bias_m ? bias_m + i0 + ip : NULL, bias_n ? bias_n + j0 + jp : NULL);

@@ -79,7 +79,7 @@ static inline it_vf vf_exp(it_vf x)
  * floats, zero-padded past nc; that is where conv3d does its im2col. Each C element is
  * produced by one thread with a fixed summation order, whatever the thread count. */
 #define IT_GEMM_MR 6
-#define IT_GEMM_NR (2 * IT_VL)
+#define IT_GEMM_NR 32 /* two AVX-512 vectors; narrower units make several passes */
 typedef void (*it_pack_b_fn)(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
 /* a [M][K] (strided), bias_m [M] or NULL, bias_n [N] or NULL -> c [M][ldc] */
 int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_pack_b_fn pack_b,
