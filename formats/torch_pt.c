@@ -102,6 +102,17 @@ typedef struct needed {
     int loaded;
 } needed;
 
+static int cmp_ptensor_key(const void *a, const void *b)
+{
+    const ptensor *x = *(ptensor *const *)a, *y = *(ptensor *const *)b;
+    return strcmp(x->t->storage->u.storage.key, y->t->storage->u.storage.key);
+}
+
+static int cmp_needed_key(const void *a, const void *b)
+{
+    return strcmp(((const needed *)a)->key, ((const needed *)b)->key);
+}
+
 static int is_contiguous(const pk_tensor *t)
 {
     int64_t expect = 1;
@@ -168,7 +179,7 @@ static int open_pt(it_weights **out, const zsrc *src)
     size_t pkl_len = 0;
     char *prefix = NULL, **names = NULL;
     size_t nnames = 0, cap_names = 0;
-    ptensor *pts = NULL;
+    ptensor *pts = NULL, **order = NULL;
     needed *need = NULL;
     size_t npts = 0, nneed = 0;
     char what[1100];
@@ -264,28 +275,36 @@ static int open_pt(it_weights **out, const zsrc *src)
                     it_weights_name_ok(name, strlen(name)) ? name : "...");
         if (v->type != PK_TENSOR)
             IT_FAIL(IT_E_FORMAT, "%s: state dict entry 'network.%s' is not a tensor", what, name);
-        const pk_obj *st = v->u.tensor->storage;
-        size_t slot;
-        for (slot = 0; slot < nneed; slot++)
-            if (strcmp(need[slot].key, st->u.storage.key) == 0)
-                break;
-        if (slot == nneed) {
-            need[nneed].key = st->u.storage.key;
-            need[nneed].dtype = st->u.storage.dtype;
-            need[nneed].numel = st->u.storage.numel;
-            nneed++;
-        } else if (need[slot].dtype != st->u.storage.dtype || need[slot].numel != st->u.storage.numel) {
-            /* Two typed views of one untyped storage: legal in PyTorch, never in a state dict. */
-            IT_FAIL(IT_E_UNSUPPORTED, "%s: storage '%s' is used with two different types or sizes", what,
-                    need[slot].key);
-        }
+        if (npts >= IT_WEIGHTS_MAX_TENSORS)
+            IT_FAIL(IT_E_UNSUPPORTED, "%s: more than %d network tensors", what, IT_WEIGHTS_MAX_TENSORS);
         IT_CHECK_ALLOC(pts[npts].name = strdup(name), "a tensor name");
         pts[npts].t = v->u.tensor;
-        pts[npts].slot = slot;
         npts++;
     }
     if (npts == 0)
         IT_FAIL(IT_E_NOTFOUND, "%s: no 'network.*' tensors in the checkpoint", what);
+
+    /* The storages they use, each once, sorted by key (sorting keeps this n log n however many
+     * tensors a hostile pickle lists). */
+    order = malloc(npts * sizeof *order);
+    IT_CHECK_ALLOC(order, "the storage list");
+    for (size_t i = 0; i < npts; i++)
+        order[i] = &pts[i];
+    qsort(order, npts, sizeof *order, cmp_ptensor_key);
+    for (size_t i = 0; i < npts; i++) {
+        const pk_obj *st = order[i]->t->storage;
+        if (nneed == 0 || strcmp(need[nneed - 1].key, st->u.storage.key) != 0) {
+            need[nneed].key = st->u.storage.key;
+            need[nneed].dtype = st->u.storage.dtype;
+            need[nneed].numel = st->u.storage.numel;
+            nneed++;
+        } else if (need[nneed - 1].dtype != st->u.storage.dtype || need[nneed - 1].numel != st->u.storage.numel) {
+            /* Two typed views of one untyped storage: legal in PyTorch, never in a state dict. */
+            IT_FAIL(IT_E_UNSUPPORTED, "%s: storage '%s' is used with two different types or sizes", what,
+                    need[nneed - 1].key);
+        }
+        order[i]->slot = nneed - 1;
+    }
 
     /* Pass 2: read just the storages the network tensors use. */
     size_t plen = strlen(prefix);
@@ -295,9 +314,10 @@ static int open_pt(it_weights **out, const zsrc *src)
         if (!name || strncmp(name, prefix, plen) != 0 || strncmp(name + plen, "/data/", 6) != 0)
             continue;
         const char *key = name + plen + 6;
-        for (size_t s = 0; s < nneed; s++) {
-            if (strcmp(need[s].key, key) != 0)
-                continue;
+        needed probe = {.key = key};
+        needed *found = bsearch(&probe, need, nneed, sizeof *need, cmp_needed_key);
+        if (found) {
+            size_t s = (size_t)(found - need);
             size_t want = (size_t)need[s].numel * pk_dtype_size(need[s].dtype);
             IT_TRY(read_entry(a, src->what, name, want, &need[s].data, &need[s].len));
             if (need[s].len != want)
@@ -306,7 +326,6 @@ static int open_pt(it_weights **out, const zsrc *src)
                         pk_dtype_name(need[s].dtype), want);
             need[s].loaded = 1;
             IT_TRY(it_weights_own(w, need[s].data));
-            break;
         }
     }
     if (r != ARCHIVE_EOF)
@@ -366,6 +385,7 @@ done:
         for (size_t i = 0; i < npts; i++)
             free(pts[i].name);
     free(pts);
+    free(order);
     if (need) /* storages not yet owned by w */
         for (size_t s = 0; s < nneed; s++)
             if (!need[s].loaded)
