@@ -88,21 +88,6 @@ static void pv_rows(int hd, int e, float alpha, const float *restrict p, const f
     }
 }
 
-/* lane sums acc [HD][IT_VL] = alpha*acc + p (x) vt[d][block] (alpha per lane) (transposed values; p is zero
- * past the valid keys and padding values are zeros, so the whole block is summed) */
-static void pv_cols(int hd, it_vf alpha, const float *restrict p, const float *restrict vt,
-                    size_t ldk, float *restrict acc)
-{
-    for (int d = 0; d < hd; d++) {
-        const float *vr = vt + (size_t)d * ldk;
-        it_vf a = vf_load(acc + (size_t)d * IT_VL) * alpha;
-        UNROLL
-        for (int u = 0; u < BK / IT_VL; u++)
-            a += vf_load(p + u * IT_VL) * vf_load(vr + u * IT_VL);
-        vf_store(acc + (size_t)d * IT_VL, a);
-    }
-}
-
 /* A finite "minus infinity" for lane maxima and masked scores: exp(NEG - NEG) is 1, not NaN,
  * and anything multiplied by it is then zeroed or was zero. */
 #define NEG (-1e30f)
@@ -172,14 +157,29 @@ static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, 
                 vf_store(sc->mv + i * IT_VL, mnew);
                 UNROLL
                 for (int u = 0; u < BK / IT_VL; u++)
-                    vf_store(s + u * IT_VL, vf_exp(sv[u] - mnew));
-                for (int j = e; j < BK; j++)
-                    s[j] = 0.0f; /* masked or padding keys get exactly no weight */
+                    sv[u] = vf_exp(sv[u] - mnew); /* probabilities stay in registers */
+                if (e < BK) {
+                    UNROLL
+                    for (int u = 0; u < BK / IT_VL; u++)
+                        vf_store(s + u * IT_VL, sv[u]);
+                    for (int j = e; j < BK; j++)
+                        s[j] = 0.0f; /* masked or padding keys get exactly no weight */
+                    UNROLL
+                    for (int u = 0; u < BK / IT_VL; u++)
+                        sv[u] = vf_load(s + u * IT_VL);
+                }
                 UNROLL
                 for (int u = 0; u < BK / IT_VL; u++)
-                    lsum += vf_load(s + u * IT_VL);
+                    lsum += sv[u];
                 vf_store(sc->lv + i * IT_VL, vf_load(sc->lv + i * IT_VL) * alpha + lsum);
-                pv_cols(hd, alpha, s, v + j0, ldk, acc);
+                for (int d = 0; d < hd; d++) { /* lane sums acc[d] = alpha*acc[d] + p . vt[d] */
+                    const float *vr = v + (size_t)d * ldk + j0;
+                    it_vf a = vf_load(acc + (size_t)d * IT_VL) * alpha;
+                    UNROLL
+                    for (int u = 0; u < BK / IT_VL; u++)
+                        a += sv[u] * vf_load(vr + u * IT_VL);
+                    vf_store(acc + (size_t)d * IT_VL, a);
+                }
             } else {
                 float mx = sc->m[i];
                 for (int l = 0; l < IT_VL; l++)
@@ -210,10 +210,9 @@ static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, 
             float mx = NEG, l = 0, w[IT_VL];
             for (int u = 0; u < IT_VL; u++)
                 mx = mv[u] > mx ? mv[u] : mx;
-            for (int u = 0; u < IT_VL; u++) {
-                w[u] = expf(mv[u] - mx);
+            vf_store(w, vf_exp(vf_load(mv) - mx)); /* lanes that saw no key: ~1e-38 * 0 */
+            for (int u = 0; u < IT_VL; u++)
                 l += sc->lv[i * IT_VL + u] * w[u];
-            }
             for (int d = 0; d < hd; d++) {
                 float a = 0;
                 for (int u = 0; u < IT_VL; u++)
@@ -233,13 +232,15 @@ static size_t pad_keys(int n)
     return ((size_t)n + BK - 1) / BK * BK;
 }
 
-/* q, k, v, y [S][NH*HD] */
+/* q, k, v, y [S][NH*HD]. Keys (and values) of every head are first transposed into
+ * per-head blocks, kt [NH][HD][Sp] (2*S*D floats of scratch, like k and v themselves), so that
+ * one parallel region covers all (head, query tile) pairs. */
 int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
                float *y)
 {
     IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hw > 0, "mha");
-    const size_t dm = (size_t)nh * hd, sp = pad_keys(s);
-    float *kt = calloc(sp * hd, sizeof *kt), *vh = calloc(sp * hd, sizeof *vh);
+    const size_t dm = (size_t)nh * hd, sp = pad_keys(s), hb = sp * hd; /* hb: one head's block */
+    float *kt = calloc(hb * nh, sizeof *kt), *vh = calloc(hb * nh, sizeof *vh);
     if (!kt || !vh) {
         free(kt), free(vh);
         return it_error_set(IT_E_NOMEM, "mha: out of memory");
@@ -248,40 +249,48 @@ int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, co
     const long ntile = (s + BQ - 1) / BQ;
     const int vt = values_transposed(hd);
     int failed = 0;
-    for (int h = 0; h < nh; h++) { /* heads in turn; tiles of one head in parallel */
-#pragma omp parallel for schedule(static)
-        for (long j = 0; j < s; j++)
-            for (int d = 0; d < hd; d++) {
-                kt[(size_t)d * sp + j] = k[j * dm + (size_t)h * hd + d]; /* kt [HD][Sp] */
-                if (vt)
-                    vh[(size_t)d * sp + j] = v[j * dm + (size_t)h * hd + d]; /* vh [HD][Sp] */
-                else
-                    vh[j * hd + d] = v[j * dm + (size_t)h * hd + d];         /* vh [Sp][HD] */
-            }
 #pragma omp parallel
-        {
-            struct flash_scratch sc;
-            int ok = scratch_alloc(&sc, hd);
-            if (!ok) {
-#pragma omp atomic write
-                failed = 1;
-            }
-#pragma omp for schedule(dynamic, 1)
-            for (long tile = 0; tile < ntile; tile++) {
-                if (!ok)
-                    continue;
-                int i0 = (int)tile * BQ, nq = s - i0 < BQ ? s - i0 : BQ, kend[BQ];
-                for (int i = 0; i < nq; i++) { /* block-causal: up to the end of i's frame */
-                    long end = ((long)(i0 + i) / hw + 1) * hw;
-                    kend[i] = end < s ? (int)end : s;
+    {
+#pragma omp for schedule(static)
+        for (long j0 = 0; j0 < s; j0 += BK) { /* a block of BK tokens: writes run along j */
+            long j1 = j0 + BK < s ? j0 + BK : s;
+            for (int h = 0; h < nh; h++)
+                for (int d = 0; d < hd; d++) {
+                    size_t col = (size_t)h * hd + d;
+                    float *kd = kt + h * hb + (size_t)d * sp; /* kt [NH][HD][Sp] */
+                    for (long j = j0; j < j1; j++)
+                        kd[j] = k[j * dm + col];
+                    if (vt) {
+                        float *vd = vh + h * hb + (size_t)d * sp; /* vh [NH][HD][Sp] */
+                        for (long j = j0; j < j1; j++)
+                            vd[j] = v[j * dm + col];
+                    } else {
+                        for (long j = j0; j < j1; j++) /* vh [NH][Sp][HD] */
+                            vh[h * hb + j * hd + d] = v[j * dm + col];
+                    }
                 }
-                flash_tile(nq, hd, scale, q + i0 * dm + (size_t)h * hd, dm, 1, kt, sp, vh, kend,
-                           y + i0 * dm + (size_t)h * hd, dm, 1, &sc);
-            }
-            scratch_free(&sc);
         }
-        if (failed)
-            break;
+        /* (implicit barrier: the blocks are complete before any tile reads them) */
+        struct flash_scratch sc;
+        int ok = scratch_alloc(&sc, hd);
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (long w = 0; w < nh * ntile; w++) {
+            if (!ok)
+                continue;
+            int h = (int)(w / ntile), i0 = (int)(w % ntile) * BQ, nq = s - i0 < BQ ? s - i0 : BQ;
+            int kend[BQ];
+            for (int i = 0; i < nq; i++) { /* block-causal: up to the end of i's frame */
+                long end = ((long)(i0 + i) / hw + 1) * hw;
+                kend[i] = end < s ? (int)end : s;
+            }
+            flash_tile(nq, hd, scale, q + i0 * dm + (size_t)h * hd, dm, 1, kt + h * hb, sp, vh + h * hb,
+                       kend, y + i0 * dm + (size_t)h * hd, dm, 1, &sc);
+        }
+        scratch_free(&sc);
     }
     free(kt), free(vh);
     return failed ? it_error_set(IT_E_NOMEM, "mha: out of memory") : 0;
