@@ -15,7 +15,8 @@ noinst_LTLIBRARIES += kernels/libitcpu.la
 kernels_libitcpu_la_SOURCES = \
 	kernels/cpu/cpu_internal.h kernels/cpu/cpu_backend.c kernels/cpu/cpu_gemm.c \
 	kernels/cpu/cpu_conv.c kernels/cpu/cpu_linear.c kernels/cpu/cpu_norm.c \
-	kernels/cpu/cpu_resample.c kernels/cpu/cpu_attn.c
+	kernels/cpu/cpu_resample.c kernels/cpu/cpu_attn.c \
+	kernels/cpu/cpu_dispatch.c kernels/cpu/cpu_x86_avx2.c kernels/cpu/cpu_x86_avx512.c
 kernels_libitcpu_la_CFLAGS = $(AM_CFLAGS) -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
 libinfotok_la_LIBADD += kernels/libitcpu.la
 

@@ -6,7 +6,8 @@
  *    chunk's scores are QR x HW, a bounded scratch, and the GEMMs do the heavy lifting.
  *  - attn_temporal (t <= 49 keys): vectorised across IT_VL neighbouring positions.
  * Every output element is produced by one thread with a fixed order: results do not depend
- * on the thread count. Dimension letters: see it_kernels.h. */
+ * on the thread count. Compiled once per SIMD variant (cpu_x86_*.c include this file), hence
+ * the IT_CPU_V names. Dimension letters: see it_kernels.h. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -235,7 +236,7 @@ static size_t pad_keys(int n)
 /* q, k, v, y [S][NH*HD]. Keys (and values) of every head are first transposed into
  * per-head blocks, kt [NH][HD][Sp] (2*S*D floats of scratch, like k and v themselves), so that
  * one parallel region covers all (head, query tile) pairs. */
-int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
+int IT_CPU_V(it_cpu_mha)(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
                float *y)
 {
     IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hw > 0, "mha");
@@ -299,7 +300,7 @@ int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, co
 #define QR 192 /* query rows per spatial-attention chunk: scores scratch is QR x HW */
 
 /* q, k, v, y [C][T][HW] */
-int it_cpu_attn_spatial(int c, int t, int hw, const float *q, const float *k, const float *v,
+int IT_CPU_V(it_cpu_attn_spatial)(int c, int t, int hw, const float *q, const float *k, const float *v,
                         float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_spatial");
@@ -369,7 +370,7 @@ static inline it_vf lanes(const float *p, int n)
 }
 
 /* q, k, v, y [C][T][HW]; lanes are IT_VL neighbouring positions, each its own attention. */
-int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, const float *v,
+int IT_CPU_V(it_cpu_attn_temporal)(int c, int t, int hw, const float *q, const float *k, const float *v,
                          float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_temporal");
@@ -427,7 +428,7 @@ int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, c
 }
 
 /* x, y [S][NH*HD], cs, sn [S][HD/2] */
-int it_cpu_rope2d(int s, int nh, int hd, const float *x, const float *cs, const float *sn,
+int IT_CPU_V(it_cpu_rope2d)(int s, int nh, int hd, const float *x, const float *cs, const float *sn,
                   float *y)
 {
     IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hd % 2 == 0, "rope2d");

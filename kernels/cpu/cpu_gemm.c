@@ -80,17 +80,14 @@ __attribute__((target("avx512f"))) static void micro_avx512(int kc, const float 
 }
 #endif
 
-/* The widest micro-kernel this CPU runs, unless IT_KERNELS_ISA caps it ("base", "avx2"):
- * the tests use that to check every variant on one machine. */
+/* The widest micro-kernel this CPU runs. */
 static micro_fn pick_micro(void)
 {
 #ifdef GEMM_DISPATCH
-    const char *cap = getenv("IT_KERNELS_ISA");
-    int base = cap && !strcmp(cap, "base"), avx2 = cap && !strcmp(cap, "avx2");
-    __builtin_cpu_init();
-    if (!base && !avx2 && __builtin_cpu_supports("avx512f"))
+    int isa = it_cpu_isa();
+    if (isa >= IT_ISA_AVX512)
         return micro_avx512;
-    if (!base && IT_VL < 8 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (isa >= IT_ISA_AVX2 && IT_VL < 8)
         return micro_avx2;
 #endif
     return micro_base;

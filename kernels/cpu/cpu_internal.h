@@ -11,6 +11,23 @@
 
 #include "kernels/kernels_internal.h"
 
+/* SIMD variants. On x86-64 with GCC, the files whose speed hangs on the vector width
+ * (cpu_attn.c, cpu_norm.c) are compiled again by cpu_x86_avx2.c and cpu_x86_avx512.c under
+ * "#pragma GCC target", which also sets __AVX2__/__AVX512F__ and so IT_VL below. Their op
+ * definitions are named IT_CPU_V(it_cpu_op): it_cpu_op_base in the ordinary build,
+ * it_cpu_op_avx2 / _avx512 in the variants; cpu_dispatch.c defines it_cpu_op itself and
+ * calls the widest variant it_cpu_isa() allows. */
+#ifndef IT_CPU_SUFFIX
+#define IT_CPU_SUFFIX _base
+#endif
+#define IT_CPU_CAT2(a, b) a##b
+#define IT_CPU_CAT(a, b) IT_CPU_CAT2(a, b)
+#define IT_CPU_V(name) IT_CPU_CAT(name, IT_CPU_SUFFIX)
+enum { IT_ISA_BASE = 0, IT_ISA_AVX2 = 1, IT_ISA_AVX512 = 2 };
+/* The widest variant this CPU runs, capped by the environment variable
+ * IT_KERNELS_ISA=base|avx2 (the tests check every variant on one machine). */
+int it_cpu_isa(void);
+
 /* Floats per vector: one register of the widest unit the build targets (SSE2 by default,
  * AVX/AVX2 or AVX-512 with --enable-native). */
 #if defined(__AVX512F__)

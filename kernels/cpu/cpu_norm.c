@@ -1,7 +1,8 @@
 /* cpu_norm.c: GroupNorm per frame with fused SiLU, RMSNorm and the elementwise ops, with
  * OpenMP over rows and vector loops inside. Reductions are deterministic: each [HW] row is
  * summed by one thread as fixed 256-element vector chunks accumulated into a double, and the
- * per-row sums are combined in channel order by one thread. Dimension letters: see
+ * per-row sums are combined in channel order by one thread. Compiled once per SIMD variant
+ * (cpu_x86_*.c include this file), hence the IT_CPU_V names. Dimension letters: see
  * it_kernels.h. */
 #include <math.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ static double row_sum(const float *row, size_t n, float mean, int sq)
 }
 
 /* x, y [C][T][HW]; gamma, beta [C] */
-int it_cpu_groupnorm(int c, int t, int hw, const float *x, const float *gamma, const float *beta,
+int IT_CPU_V(it_cpu_groupnorm)(int c, int t, int hw, const float *x, const float *gamma, const float *beta,
                      float eps, int silu, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "groupnorm");
@@ -87,7 +88,7 @@ int it_cpu_groupnorm(int c, int t, int hw, const float *x, const float *gamma, c
 #define ELEMWISE_BLOCK 4096 /* elements per parallel work item; a multiple of IT_VL */
 
 /* x, y [n] */
-int it_cpu_silu(size_t n, const float *x, float *y)
+int IT_CPU_V(it_cpu_silu)(size_t n, const float *x, float *y)
 {
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += ELEMWISE_BLOCK) {
@@ -103,7 +104,7 @@ int it_cpu_silu(size_t n, const float *x, float *y)
 }
 
 /* a, b, y [n] */
-int it_cpu_add(size_t n, const float *a, const float *b, float *y)
+int IT_CPU_V(it_cpu_add)(size_t n, const float *a, const float *b, float *y)
 {
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += ELEMWISE_BLOCK) {
@@ -115,7 +116,7 @@ int it_cpu_add(size_t n, const float *a, const float *b, float *y)
 }
 
 /* x, y [n] */
-int it_cpu_scale(size_t n, const float *x, float s, float *y)
+int IT_CPU_V(it_cpu_scale)(size_t n, const float *x, float s, float *y)
 {
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += ELEMWISE_BLOCK) {
@@ -127,7 +128,7 @@ int it_cpu_scale(size_t n, const float *x, float s, float *y)
 }
 
 /* x, y [S][D], wt [D] */
-int it_cpu_rmsnorm(int s, int d, const float *x, const float *wt, float eps, float *y)
+int IT_CPU_V(it_cpu_rmsnorm)(int s, int d, const float *x, const float *wt, float eps, float *y)
 {
     IT_KCHECK(s > 0 && d > 0, "rmsnorm");
 #pragma omp parallel for schedule(static)
