@@ -80,12 +80,12 @@ static int call_haar(const it_backend *be, struct bench *b)
     return be->haar_fwd(b->n[0], b->n[1], b->n[2], b->in[0], b->out);
 }
 
-/* Seconds per call: the fastest of the calls made in `budget` seconds (at least 3; 1 for
- * budget 0). The machine is shared, so the minimum is the stable statistic. */
-static double time_op(const it_backend *be, struct bench *b, double budget)
+/* Seconds per call: the fastest of at least `min_reps` calls and of those made in `budget`
+ * seconds. The machine may be shared, so the minimum is the stable statistic. */
+static double time_op(const it_backend *be, struct bench *b, int min_reps, double budget)
 {
     double best = INFINITY, t0 = now();
-    for (int reps = 0; reps < 3 || now() - t0 < budget; reps++) {
+    for (int reps = 0; reps < min_reps || now() - t0 < budget; reps++) {
         double t1 = now();
         if (b->call(be, b) < 0) {
             fprintf(stderr, "bench_ops: %s on %s: %s\n", b->name, be->name, it_error_message());
@@ -93,8 +93,6 @@ static double time_op(const it_backend *be, struct bench *b, double budget)
         }
         double dt = now() - t1;
         best = dt < best ? dt : best;
-        if (budget == 0)
-            break;
     }
     return best;
 }
@@ -192,11 +190,11 @@ int main(int argc, char **argv)
             wanted |= strstr(b->name, argv[a]) != NULL;
         if (!wanted)
             continue;
-        double tr = time_op(it_backend_ref(), b, 0.0); /* ref: one call is enough */
+        double tr = time_op(it_backend_ref(), b, 2, 0.0); /* ref: slow, two calls */
         it_kernels_set_threads(1);
-        double t1 = time_op(it_backend_cpu(), b, 0.3);
+        double t1 = time_op(it_backend_cpu(), b, 3, 0.3);
         it_kernels_set_threads(nthreads);
-        double tn = time_op(it_backend_cpu(), b, 0.3);
+        double tn = time_op(it_backend_cpu(), b, 3, 0.3);
         printf("%-32s %9s %12.3f %12.3f %12.3f %8.1f %8.1f\n", b->name, b->unit, b->work / tr * 1e-9,
                b->work / t1 * 1e-9, b->work / tn * 1e-9, tr / t1, tr / tn);
         fflush(stdout);
