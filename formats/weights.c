@@ -334,7 +334,7 @@ int it_weights_check_all_used(const it_weights *w, const it_tensor_table *table)
 
 int it_weights_open_any(it_weights **out, const char *path)
 {
-    unsigned char magic[4] = {0};
+    unsigned char magic[9] = {0};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return it_error_set(IT_E_IO, "%s: %s", path, strerror(errno));
@@ -343,11 +343,16 @@ int it_weights_open_any(it_weights **out, const char *path)
     close(fd);
     if (n < 0)
         return it_error_set(IT_E_IO, "%s: %s", path, strerror(err));
-    if (n == 4 && memcmp(magic, "PK\x03\x04", 4) == 0)
+    /* A native file starts with its header length and then '{'; "PK\3\4" read as a length is
+     * 67 MB, so the '{' decides. */
+    if (n == 9 && memcmp(magic, "PK\x03\x04", 4) == 0 && !(magic[4] == 0 && magic[5] == 0 &&
+                                                          magic[6] == 0 && magic[7] == 0 && magic[8] == '{'))
         return it_weights_open_pt(out, path);
-    if (n >= 2 && magic[0] == 0x80 && magic[1] <= 5)
+    /* The legacy torch.save format opens with the pickled magic number 0x1950a86a20f9469cfc6c
+     * (PROTO 2, LONG1 of 10 bytes); as a header length that would exceed the format's limit. */
+    if (n >= 4 && memcmp(magic, "\x80\x02\x8a\x0a", 4) == 0)
         return it_error_set(IT_E_UNSUPPORTED,
-                            "%s: a bare pickle (the legacy torch.save format before PyTorch 1.6) is not supported; re-save it with a current PyTorch",
+                            "%s: the legacy torch.save format (before PyTorch 1.6) is not supported; re-save it with a current PyTorch",
                             path);
     return it_weights_open(out, path);
 }

@@ -250,6 +250,17 @@ static void hostile(void)
         CHECK_ERR(it_weights_config(w, &c), IT_E_UNSUPPORTED, "format_version 2 is not supported");
     it_weights_close(&w);
 
+    /* Header lengths whose bytes look like other formats' magic still open as native files. */
+    char hdr[1409];
+    memset(hdr, ' ', sizeof hdr);
+    memcpy(hdr, "{}", 2);
+    hdr[1408] = '\0'; /* length 0x580: the file starts 80 05, like a pickle */
+    CHECK_OK(it_weights_open_any(&w, make_file("pk.safetensors", hdr, NULL, 0)));
+    it_weights_close(&w);
+    unsigned char legacy[16] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20};
+    write_file(path_in("legacy.pt"), legacy, sizeof legacy);
+    CHECK_ERR(it_weights_open_any(&w, path_in("legacy.pt")), IT_E_UNSUPPORTED, "legacy torch.save format");
+
     /* A real file cut short by one byte. */
     size_t n;
     unsigned char *good = read_file(path_in("w.safetensors"), &n);
