@@ -148,7 +148,9 @@ typedef struct it_backend {
     /* x, recon [3][T][H][W] (T = 4t-3, H = 8h, W = 8w) -> loss [t][h][w] */
     int (*elbo_map)(int t, int h, int w, const float *x, const float *recon, float *loss);
     /* loss [NT] -> keep [NT] (1 kept, 0 dropped), kept count and bound (either may be NULL):
-     * keep = loss > quantile(loss, 1 - r), the fp32 linear-interpolated quantile. */
+     * keep = loss > quantile(loss, 1 - r), the fp32 linear-interpolated quantile exactly as
+     * torch.quantile computes it (a NaN loss makes the bound NaN: nothing kept).
+     * IT_E_INVALID for r outside [0, 1]. */
     int (*mask)(size_t nt, const float *loss, float r, uint8_t *keep, size_t *kept,
                 float *bound);
 } it_backend;

@@ -61,6 +61,16 @@ int it_ref_mask(size_t nt, const float *loss, float r, uint8_t *keep, size_t *ke
         return it_error_set(IT_E_NOMEM, "mask: out of memory");
     memcpy(s, loss, sizeof *s * nt);
     qsort(s, nt, sizeof *s, cmp_float);
+    if (isnan(s[nt - 1])) { /* torch.quantile of data with a NaN is NaN: nothing is kept */
+        free(s);
+        if (keep)
+            memset(keep, 0, nt);
+        if (kept)
+            *kept = 0;
+        if (bound)
+            *bound = NAN;
+        return 0;
+    }
     /* torch.quantile, interpolation='linear', all in fp32 */
     float pos = q * (float)(nt - 1);
     size_t lo = (size_t)pos, hi = (size_t)ceilf(pos);

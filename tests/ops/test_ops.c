@@ -1,6 +1,6 @@
 /* test_ops.c: every cpu op against its ref twin (the naive oracle) on fixed-seed random inputs
  * of awkward sizes (odd, not multiples of the tiles, T = 1), and the thread-count check: the
- * cpu result at 1 and at 2 threads must be bit-identical. Outputs start as NaN, so an element
+ * cpu result at 1, 2 and 3 threads must be bit-identical. Outputs start as NaN, so an element
  * no thread wrote fails the comparison.
  *
  * Tolerances, as relative L2 error ||cpu - ref|| / ||ref|| and as max error over max |ref|:
@@ -84,22 +84,27 @@ static int run(const it_backend *be, const struct opcase *c, float *y)
     return IT_E_INTERNAL;
 }
 
-/* ref vs cpu (1 thread) within tol; cpu at 1 vs 2 threads bit-identical. */
+/* ref vs cpu (1 thread) within tol; cpu at 1, 2 and 3 threads bit-identical (3 splits the
+ * work unevenly). */
 static void compare(const char *name, const struct opcase *c, size_t nout, double tol)
 {
     const it_backend *ref = it_backend_ref(), *cpu = it_backend_cpu();
-    float *yr = FALLOC(nout), *y1 = FALLOC(nout), *y2 = FALLOC(nout);
+    float *yr = FALLOC(nout), *y1 = FALLOC(nout), *y2 = FALLOC(nout), *y3 = FALLOC(nout);
     for (size_t i = 0; i < nout; i++)
-        yr[i] = y1[i] = y2[i] = NAN;
+        yr[i] = y1[i] = y2[i] = y3[i] = NAN;
     CALL(run(ref, c, yr));
     it_kernels_set_threads(1);
     CALL(run(cpu, c, y1));
     it_kernels_set_threads(2);
     CALL(run(cpu, c, y2));
+    it_kernels_set_threads(3);
+    CALL(run(cpu, c, y3));
     it_kernels_set_threads(0);
     double e2 = rel_l2(yr, y1, nout), em = rel_max(yr, y1, nout);
     CHECK(e2 <= tol && em <= tol, "%s: relL2 %.3g relmax %.3g > tol %.3g", name, e2, em, tol);
     CHECK(!memcmp(y1, y2, sizeof(float) * nout), "%s: 1 and 2 threads differ", name);
+    CHECK(!memcmp(y1, y3, sizeof(float) * nout), "%s: 1 and 3 threads differ", name);
+    free(y3);
     printf("%-34s n=%-7zu relL2=%.2e relmax=%.2e tol=%.0e\n", name, nout, e2, em, tol);
     free(yr), free(y1), free(y2);
 }

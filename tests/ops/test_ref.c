@@ -131,6 +131,10 @@ static void mask_cases(const it_backend *be)
     CALL(be->mask(4, l4, 0.3f, keep, &kept, &bound));
     CHECK(kept == 1 && keep[0] && bound == 20.0f + w * 10.0f, "%s mask r=0.3: kept %zu bound %.9g", be->name, kept, bound);
     CHECK(be->mask(4, l4, 1.5f, keep, &kept, &bound) == IT_E_INVALID, "%s mask accepted r = 1.5", be->name);
+    /* a NaN loss makes torch.quantile NaN, and nothing compares greater than NaN */
+    float l5[3] = {1, NAN, 3};
+    CALL(be->mask(3, l5, 0.5f, keep, &kept, &bound));
+    CHECK(kept == 0 && isnan(bound) && !keep[0] && !keep[2], "%s mask with NaN: kept %zu", be->name, kept);
 }
 
 static void mha_cases(const it_backend *be)
