@@ -55,6 +55,10 @@ const char *it_version(void);
 /* "infotok X (FFmpeg libavformat A, libavcodec B, ...; zstd C; LMDB D; libarchive E; jansson F)" */
 const char *it_version_long(void);
 
+/* The bundled model: $INFOTOK_MODEL if set, else the copy in the source tree of this build
+ * if present, else the installed one (its path is returned even if missing). */
+const char *it_default_model_path(void);
+
 /* ---- logging: messages go to stderr as "<prefix>: message" ------------------------------- */
 enum { IT_LOG_QUIET = 0, IT_LOG_ERROR, IT_LOG_WARN, IT_LOG_INFO, IT_LOG_DEBUG };
 void it_log_set_prefix(const char *prefix);
