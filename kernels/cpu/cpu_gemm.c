@@ -1,11 +1,16 @@
 /* cpu_gemm.c: the blocked, packed SGEMM under conv3d and linear (BLIS/GotoBLAS layout).
- * C is cut into MC x NC tiles; each tile belongs to one thread, which walks K in KC steps:
- * pack an MC x KC block of A into MR-row panels, have pack_b write the KC x NC block of B
- * into NR-column panels, then run the MR x NR register micro-kernel over them. Because a
- * tile never changes hands and K is always walked in the same order, every C element has one
- * fixed summation order: results are bit-identical for any thread count.
+ * C is cut into work items of NC columns by a group of rows; each item belongs to one thread,
+ * which walks K in KC steps: have pack_b write the KC x NC block of B into NR-column panels,
+ * then for each MC-row sub-tile pack the MC x KC block of A into MR-row panels and run the
+ * MR x NR register micro-kernel over them. An item never changes hands and K is always walked
+ * in the same KC blocks and order, so every C element has one fixed summation order: results
+ * are bit-identical for any thread count.
  * Dimension letters: M rows of C (Co or S), N columns (positions or outputs), K inner. */
 #include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels/cpu/cpu_internal.h"
 
@@ -16,13 +21,15 @@
 #endif
 #define MC_MAX (40 * MR) /* 240 rows; M is split into equal tiles of at most this */
 #define NC (8 * NR)
+#define APACK_MAX ((size_t)16 << 20) /* floats (64 MiB) of A packed once per call, at most */
 
 /* ---- the register micro-kernel: acc [MR][NR] = A panel [kc][MR] x B panel [kc][NR] ----
  * Written once as a macro over the vector type VT of VW floats; each pass keeps an MR x 2VW
  * block of accumulators in registers (12 of them: fits SSE's and AVX2's 16 registers) and
  * NR / 2VW passes cover the panel. On x86-64 with GCC or Clang the AVX2+FMA and AVX-512
  * versions are compiled too, with target attributes, and picked at run time: a portable
- * build (no -march) still gets the wide kernels where the CPU has them. Results can differ
+ * build (no -march) still gets the wide kernels where the CPU has them. (The broadcast is
+ * written "a - 0", which folds to a plain broadcast; "0 + a" does not fold.) Results can differ
  * between the variants (FMA rounding) but never between thread counts. */
 #define MICRO_BODY(VT, VW)                                                                  \
     for (int c0 = 0; c0 < NR; c0 += 2 * (VW)) {                                             \
@@ -33,12 +40,12 @@
             VT b0, b1, av;                                                                  \
             memcpy(&b0, bp, sizeof b0);                                                     \
             memcpy(&b1, bp + (VW), sizeof b1);                                              \
-            av = (VT){0} + ap[0]; c00 += av * b0; c01 += av * b1;                           \
-            av = (VT){0} + ap[1]; c10 += av * b0; c11 += av * b1;                           \
-            av = (VT){0} + ap[2]; c20 += av * b0; c21 += av * b1;                           \
-            av = (VT){0} + ap[3]; c30 += av * b0; c31 += av * b1;                           \
-            av = (VT){0} + ap[4]; c40 += av * b0; c41 += av * b1;                           \
-            av = (VT){0} + ap[5]; c50 += av * b0; c51 += av * b1;                           \
+            av = ap[0] - (VT){0}; c00 += av * b0; c01 += av * b1;                           \
+            av = ap[1] - (VT){0}; c10 += av * b0; c11 += av * b1;                           \
+            av = ap[2] - (VT){0}; c20 += av * b0; c21 += av * b1;                           \
+            av = ap[3] - (VT){0}; c30 += av * b0; c31 += av * b1;                           \
+            av = ap[4] - (VT){0}; c40 += av * b0; c41 += av * b1;                           \
+            av = ap[5] - (VT){0}; c50 += av * b0; c51 += av * b1;                           \
             ap += MR;                                                                       \
             bp += NR;                                                                       \
         }                                                                                   \
@@ -181,42 +188,83 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
 {
     if (m <= 0 || n <= 0 || k <= 0)
         return it_error_set(IT_E_SHAPE, "gemm: bad sizes %dx%dx%d", m, n, k);
-    /* equal M tiles (rounded to MR): Co = 128 is one tile, not 120 + 8 */
-    const long mt0 = (m + MC_MAX - 1) / MC_MAX, nt = (n + NC - 1) / NC;
-    const int MC = (int)(((m + mt0 - 1) / mt0 + MR - 1) / MR * MR);
-    const long mt = (m + MC - 1) / MC;
+    /* Work items are (column tile, row group). A row group is as tall as possible (all of M
+     * when there are enough column tiles to keep the threads busy), because each item packs
+     * its B slice once per K block and reuses it for every row in the group: for conv3d that
+     * packing is the im2col gather, the expensive part. Within a group, rows go in MC-row
+     * sub-tiles whose packed A block stays in L2. The partition may depend on the thread
+     * count; the result does not: every element is summed over the same K blocks in order. */
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    const long nt = (n + NC - 1) / NC, panels = (m + MR - 1) / MR;
+    long groups = (4L * threads + nt - 1) / nt;
+    if (groups > panels)
+        groups = panels;
+    const int rows = (int)((panels + groups - 1) / groups) * MR; /* rows per group */
+    groups = (m + rows - 1) / rows;
+    const long subs = (rows + MC_MAX - 1) / MC_MAX; /* equal sub-tiles: 128 is one, not 120 + 8 */
+    const int MC = (int)(((rows + subs - 1) / subs + MR - 1) / MR * MR);
     const micro_fn micro = pick_micro();
+    /* A is packed once for the whole call when several column tiles will reuse it and it is
+     * not huge (conv weights, most activations); otherwise each item packs its own block. */
+    const long kblocks = (k + KC - 1) / KC;
+    const size_t apack_floats = (size_t)panels * kblocks * KC * MR;
+    float *apack = nt > 1 && apack_floats <= APACK_MAX ? it_cpu_alloc(sizeof(float) * apack_floats) : NULL;
     int failed = 0;
 #pragma omp parallel
     {
+        if (apack) { /* panel (kb, ip) at (kb*panels + ip)*KC*MR, each written by one thread */
+#pragma omp for schedule(static)
+            for (long w = 0; w < kblocks * panels; w++) {
+                int kb = (int)(w / panels), ip = (int)(w % panels), k0 = kb * KC;
+                int mr = m - ip * MR < MR ? m - ip * MR : MR;
+                pack_a(a, ars, acs, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * KC * MR);
+            }
+        }
         /* fixed-size scratch per thread, whatever the problem size */
-        float *ap = it_cpu_alloc(sizeof(float) * MC * KC);
+        float *ap = apack ? NULL : it_cpu_alloc(sizeof(float) * MC * KC);
         float *bp = it_cpu_alloc(sizeof(float) * KC * NC);
-        if (!ap || !bp) {
+        int ok = (apack || ap) && bp;
+        if (!ok) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 1)
-        for (long tile = 0; tile < mt * nt; tile++) {
-            if (!ap || !bp)
+        for (long item = 0; item < groups * nt; item++) {
+            if (!ok)
                 continue;
-            int i0 = (int)(tile % mt) * MC, j0 = (int)(tile / mt) * NC;
-            int mc = m - i0 < MC ? m - i0 : MC, nc = n - j0 < NC ? n - j0 : NC;
+            int g0 = (int)(item % groups) * rows, j0 = (int)(item / groups) * NC;
+            int g1 = m - g0 < rows ? m : g0 + rows, nc = n - j0 < NC ? n - j0 : NC;
             for (int k0 = 0; k0 < k; k0 += KC) {
                 int kc = k - k0 < KC ? k - k0 : KC;
-                pack_a(a, ars, acs, i0, mc, k0, kc, ap);
                 pack_b(ctx, k0, kc, j0, nc, bp);
-                for (int jp = 0; jp < nc; jp += NR)
-                    for (int ip = 0; ip < mc; ip += MR)
-                        micro_kernel(micro, kc, ap + (size_t)(ip / MR) * kc * MR, bp + (size_t)(jp / NR) * kc * NR,
-                                     c + (size_t)(i0 + ip) * ldc + j0 + jp, ldc,
-                                     mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, k0 == 0,
-                                     bias_m ? bias_m + i0 + ip : NULL, bias_n ? bias_n + j0 + jp : NULL);
+                for (int i0 = g0; i0 < g1; i0 += MC) {
+                    int mc = g1 - i0 < MC ? g1 - i0 : MC;
+                    const float *ablk; /* MR panels of rows i0.., [kc][MR] each, kc*MR apart */
+                    size_t astride;
+                    if (apack) {
+                        ablk = apack + ((size_t)(k0 / KC) * panels + i0 / MR) * KC * MR;
+                        astride = (size_t)KC * MR;
+                    } else {
+                        pack_a(a, ars, acs, i0, mc, k0, kc, ap);
+                        ablk = ap;
+                        astride = (size_t)kc * MR;
+                    }
+                    for (int jp = 0; jp < nc; jp += NR)
+                        for (int ip = 0; ip < mc; ip += MR)
+                            micro_kernel(micro, kc, ablk + (size_t)(ip / MR) * astride,
+                                         bp + (size_t)(jp / NR) * kc * NR, c + (size_t)(i0 + ip) * ldc + j0 + jp,
+                                         ldc, mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, k0 == 0,
+                                         bias_m ? bias_m + i0 + ip : NULL, bias_n ? bias_n + j0 + jp : NULL);
+                }
             }
         }
         free(ap);
         free(bp);
     }
+    free(apack);
     if (failed)
         return it_error_set(IT_E_NOMEM, "gemm: out of memory for packing scratch");
     return 0;

@@ -52,7 +52,7 @@ static inline void vf_store(float *p, it_vf v)
 }
 static inline it_vf vf_set1(float x)
 {
-    return (it_vf){0} + x;
+    return x - (it_vf){0}; /* not 0 + x: that cannot fold (-0 + 0 = +0) and costs an add */
 }
 static inline it_vf vf_max(it_vf a, it_vf b)
 {
