@@ -1,7 +1,9 @@
 /* bench_ops.c: times each cpu op against its ref twin on one representative shape and prints
  * GFLOP/s (or Gelem/s for memory-bound ops) and the speed-up, measured in the same run. Not a
- * test: numbers depend on the machine and its load. Usage: bench_ops [max threads] [op...]
- * (default: all ops, cpu at 1 thread and at the OpenMP default). Results go in BENCH.md. */
+ * test: numbers depend on the machine and its load. Results go in BENCH.md.
+ *   bench_ops [threads] [op...]   ops (names containing any of the words; default all), cpu at
+ *                                 1 thread and at `threads` (default: the OpenMP default)
+ *   bench_ops --model [threads]   cpu only, on the network's real conv/attention sizes */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,8 +113,65 @@ static struct bench make_conv(const char *name, it_conv3d_params p)
     return b;
 }
 
+/* cpu only, at the sizes of the network for a 33x256x416 window (spec 3.8): too big for ref */
+static int bench_model(int threads)
+{
+    static const struct {
+        const char *name;
+        it_conv3d_params p;
+    } convs[] = {
+        {"enc conv_in k133 24->128 17x128x208", {24, 128, 17, 128, 208, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}},
+        {"enc k311 128->128 17x128x208", {128, 128, 17, 128, 208, 3, 1, 1, 1, 1, 1, 2, 0, 0, 0, 0}},
+        {"enc down.0 k133 s2 256 17x128x208", {256, 256, 17, 128, 208, 1, 3, 3, 1, 2, 2, 0, 0, 1, 0, 1}},
+        {"mid k133 512->512 9x32x52", {512, 512, 9, 32, 52, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}},
+        {"mid k311 512->512 9x32x52", {512, 512, 9, 32, 52, 3, 1, 1, 1, 1, 1, 2, 0, 0, 0, 0}},
+        {"dec conv_out k133 256->24 17x128x208", {256, 24, 17, 128, 208, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}},
+    };
+    it_kernels_set_threads(threads);
+    printf("%-40s %10s %10s   (cpu, %d threads, fastest of 3)\n", "op", "seconds", "GFLOP/s", it_kernels_threads());
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        struct bench b = make_conv(convs[i].name, convs[i].p);
+        double t = time_op(it_backend_cpu(), &b, 3, 0.0);
+        printf("%-40s %10.3f %10.1f\n", b.name, t, b.work / t * 1e-9);
+        fflush(stdout);
+        for (int j = 0; j < 3; j++)
+            free(b.in[j]);
+        free(b.out);
+    }
+    { /* the ViT's attention over all 9x32x52 latent tokens, 32 heads of 8 */
+        int s = 9 * 32 * 52, nh = 32, hd = 8, hw = 32 * 52;
+        struct bench b = {.name = "vit mha S=9x32x52 32x8", .unit = "GFLOP/s", .call = call_mha, .n = {s, nh, hd, hw}};
+        double pairs = 0;
+        for (int i = 0; i < s; i++)
+            pairs += (i / hw + 1) * (double)hw;
+        b.work = 4.0 * pairs * nh * hd;
+        b.in[0] = buf((size_t)s * nh * hd), b.in[1] = buf((size_t)s * nh * hd), b.in[2] = buf((size_t)s * nh * hd);
+        b.out = buf((size_t)s * nh * hd);
+        double t = time_op(it_backend_cpu(), &b, 3, 0.0);
+        printf("%-40s %10.3f %10.1f\n", b.name, t, b.work / t * 1e-9);
+        for (int j = 0; j < 3; j++)
+            free(b.in[j]);
+        free(b.out);
+    }
+    { /* the CNN mid-block's spatial attention, C = 512 over 32x52 positions, 9 frames */
+        int c = 512, t = 9, hw = 32 * 52;
+        struct bench b = {.name = "mid attn_spatial C=512 9x32x52", .unit = "GFLOP/s", .call = call_spatial, .n = {c, t, hw}};
+        b.work = 4.0 * c * t * hw * (double)hw;
+        b.in[0] = buf((size_t)c * t * hw), b.in[1] = buf((size_t)c * t * hw), b.in[2] = buf((size_t)c * t * hw);
+        b.out = buf((size_t)c * t * hw);
+        double tt = time_op(it_backend_cpu(), &b, 3, 0.0);
+        printf("%-40s %10.3f %10.1f\n", b.name, tt, b.work / tt * 1e-9);
+        for (int j = 0; j < 3; j++)
+            free(b.in[j]);
+        free(b.out);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--model"))
+        return bench_model(argc > 2 ? atoi(argv[2]) : 0);
     int maxthreads = argc > 1 ? atoi(argv[1]) : 0;
     struct bench bs[16];
     int nb = 0;
