@@ -36,3 +36,5 @@ noinst_PROGRAMS += kernels/bench/bench_ops
 kernels_bench_bench_ops_SOURCES = kernels/bench/bench_ops.c
 kernels_bench_bench_ops_CPPFLAGS = $(IT_USE_CPPFLAGS)
 kernels_bench_bench_ops_LDADD = $(IT_USE_LIBS)
+
+EXTRA_DIST += kernels/BENCH.md
