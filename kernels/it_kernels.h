@@ -15,7 +15,13 @@
  *  - Every op returns 0 or a negative IT_E_* code (IT_E_SHAPE for impossible sizes,
  *    IT_E_NOMEM when scratch cannot be allocated), with a message set via it_error_set().
  *  - Outputs must not alias inputs unless the op says so.
- *  - Ops that need scratch allocate it themselves (bounded, per call).
+ *  - Ops allocate their own scratch per call: fixed-size tiles per thread, plus for mha and
+ *    linear-shaped GEMMs up to about the size of their inputs (transposed K/V, packed A).
+ *  - Ops keep no state: they may be called from several threads at once on different
+ *    buffers (each call then runs its own OpenMP team).
+ *  - Arithmetic is fp32 throughout (the official pipeline runs bf16): expect agreement with
+ *    PyTorch to bf16 precision, not bits. FSQ, the ELBO map and the mask are bit-identical
+ *    between the ref and cpu backends (the cpu table uses the ref code).
  *
  * Dimension letters used in shape comments:
  *   C, Ci, Co  channels (in, out)        T, H, W  frames, rows, columns of an input
@@ -145,7 +151,9 @@ typedef struct it_backend {
     int (*fsq)(size_t nt, const float *z, float *bounded, float *codes, int32_t *idx);
     /* idx [NT] -> codes [6][NT]; IT_E_FORMAT for an index outside [0, 64000) */
     int (*fsq_decode)(size_t nt, const int32_t *idx, float *codes);
-    /* x, recon [3][T][H][W] (T = 4t-3, H = 8h, W = 8w) -> loss [t][h][w] */
+    /* x, recon [3][T][H][W] (T = 4t-3, H = 8h, W = 8w) -> loss [t][h][w]: mean over rgb of
+     * |x - recon|, then over pixel frame 0 alone (latent 0) or frames 4j-3..4j (latent j),
+     * then over each 8x8 block; fp32 sums in that order (PyTorch rounds each step to bf16). */
     int (*elbo_map)(int t, int h, int w, const float *x, const float *recon, float *loss);
     /* loss [NT] -> keep [NT] (1 kept, 0 dropped), kept count and bound (either may be NULL):
      * keep = loss > quantile(loss, 1 - r), the fp32 linear-interpolated quantile exactly as
