@@ -29,7 +29,7 @@ enum it_rec_type {
     IT_REC_VIDEO = 2,      /* JSON: one video begins: its manifest line plus "ordinal" */
     IT_REC_WINDOW = 3,     /* binary: it_window_rec */
     IT_REC_VIDEO_END = 4,  /* JSON: "ordinal", "id", "status" ok|error, "error", "windows", "frames" */
-    IT_REC_ALLOCATION = 5, /* JSON: a rate allocation for the whole stream (it_alloc_rec) */
+    IT_REC_ALLOCATION = 5, /* binary: a rate allocation for the whole stream (it_alloc_rec) */
     IT_REC_END = 6         /* JSON: "videos", "failed", "windows"; the completion marker, last */
 };
 
@@ -51,7 +51,8 @@ typedef struct it_window_rec {
     int32_t t0, h0, w0;      /* padding before (the crop origin) */
     int32_t lt, lh, lw;      /* latent grid */
     double fps;              /* source frame rate (0 if unknown) */
-    float elbo_mean;         /* mean of elbo[] (sum in double, rounded to float) */
+    float elbo_mean;         /* mean of elbo[] (sum in double in raster order, rounded to
+                                float: it_elbo_window_mean); checked exactly */
     uint8_t strategy;        /* enum it_strategy; IT_STRATEGY_NONE: no rate applied */
     float rate;              /* the window's rate when strategy != NONE */
     uint32_t kept;           /* tokens kept when strategy != NONE */
@@ -72,6 +73,8 @@ typedef struct it_alloc_rec {
 typedef struct it_stream_writer it_stream_writer;
 /* Writes the file header at once. f stays the caller's (not closed). */
 int it_stream_writer_new(it_stream_writer **out, FILE *f, const char *name);
+/* A record the reader would refuse (bad field, sequence rule) is refused with IT_E_INVALID
+ * and nothing is written; the writer stays usable. */
 int it_stream_write_json(it_stream_writer *w, int type, const char *json);
 int it_stream_write_window(it_stream_writer *w, const it_window_rec *rec);
 int it_stream_write_alloc(it_stream_writer *w, const it_alloc_rec *rec);
@@ -86,14 +89,20 @@ int it_stream_reader_new(it_stream_reader **out, FILE *f, const char *name);
  * early end of file, IT_E_CHECKSUM, IT_E_FORMAT, naming the stream and the record number).
  * After a JSON record, it_stream_json() returns its text (NUL-terminated, valid until the
  * next call); after a window, it_stream_window() its contents (buffers owned by the reader,
- * valid until the next call); after an allocation, it_stream_alloc(). Reading past END
- * returns 0 again; bytes after END are an error. */
+ * valid until the next call); after an allocation, it_stream_alloc(). The END record is
+ * returned (1, IT_REC_END) only once the reader has seen end of file right after it: bytes
+ * after END are an error. Calls after END return 0. An error is sticky: later calls return
+ * it again with the same message. */
 int it_stream_next(it_stream_reader *r, int *type);
 const char *it_stream_json(const it_stream_reader *r);
 const it_window_rec *it_stream_window(const it_stream_reader *r);
 const it_alloc_rec *it_stream_alloc(const it_stream_reader *r);
 uint64_t it_stream_record_number(const it_stream_reader *r); /* 1-based, for messages */
 void it_stream_reader_free(it_stream_reader **r);
+
+/* ---- CRC-32 (formats/crc32.c), shared by the formats ------------------------------------- */
+/* IEEE 802.3 / zlib crc32(): start with crc = 0; chain by passing the previous result. */
+uint32_t it_crc32(uint32_t crc, const void *p, size_t n);
 
 #ifdef __cplusplus
 }
