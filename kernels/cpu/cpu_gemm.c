@@ -210,17 +210,18 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
     /* A is packed once for the whole call when several column tiles will reuse it and it is
      * not huge (conv weights, most activations); otherwise each item packs its own block. */
     const long kblocks = (k + KC - 1) / KC;
-    const size_t apack_floats = (size_t)panels * kblocks * KC * MR;
+    const size_t kcs = k < KC ? (size_t)k : KC; /* panel stride: a small K packs tightly */
+    const size_t apack_floats = (size_t)panels * kblocks * kcs * MR;
     float *apack = nt > 1 && apack_floats <= APACK_MAX ? it_cpu_alloc(sizeof(float) * apack_floats) : NULL;
     int failed = 0;
 #pragma omp parallel
     {
-        if (apack) { /* panel (kb, ip) at (kb*panels + ip)*KC*MR, each written by one thread */
+        if (apack) { /* panel (kb, ip) at (kb*panels + ip)*kcs*MR, each written by one thread */
 #pragma omp for schedule(static)
             for (long w = 0; w < kblocks * panels; w++) {
                 int kb = (int)(w / panels), ip = (int)(w % panels), k0 = kb * KC;
                 int mr = m - ip * MR < MR ? m - ip * MR : MR;
-                pack_a(a, ars, acs, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * KC * MR);
+                pack_a(a, ars, acs, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kcs * MR);
             }
         }
         /* fixed-size scratch per thread, whatever the problem size */
@@ -245,8 +246,8 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
                     const float *ablk; /* MR panels of rows i0.., [kc][MR] each, kc*MR apart */
                     size_t astride;
                     if (apack) {
-                        ablk = apack + ((size_t)(k0 / KC) * panels + i0 / MR) * KC * MR;
-                        astride = (size_t)KC * MR;
+                        ablk = apack + ((size_t)(k0 / KC) * panels + i0 / MR) * kcs * MR;
+                        astride = kcs * MR;
                     } else {
                         pack_a(a, ars, acs, i0, mc, k0, kc, ap);
                         ablk = ap;
