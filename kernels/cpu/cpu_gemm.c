@@ -1,8 +1,9 @@
 /* cpu_gemm.c: the blocked, packed SGEMM under conv3d and linear (BLIS/GotoBLAS layout).
  * C is cut into work items of NC columns by a group of rows; each item belongs to one thread,
  * which walks K in KC steps: have pack_b write the KC x NC block of B into NR-column panels,
- * then for each MC-row sub-tile pack the MC x KC block of A into MR-row panels and run the
- * MR x NR register micro-kernel over them. An item never changes hands and K is always walked
+ * then for each MC-row sub-tile take the MC x KC block of A as MR-row panels (packed once
+ * per call when several column tiles reuse it, else per item) and run the MR x NR register
+ * micro-kernel over them. An item never changes hands and K is always walked
  * in the same KC blocks and order, so every C element has one fixed summation order: results
  * are bit-identical for any thread count.
  * Dimension letters: M rows of C (Co or S), N columns (positions or outputs), K inner. */
