@@ -290,7 +290,7 @@ static int check_window_fields(const it_window_rec *r, const char *where)
         return it_error_set(IT_E_FORMAT, "%s: window strategy %u is unknown", where, (unsigned)r->strategy);
     if (r->strategy == IT_STRATEGY_NONE) {
         /* Canonical form: one encoding per record, so the golden bytes mean something. */
-        if (r->rate != 0.0f || r->kept != 0)
+        if (r->rate != 0.0f || signbit(r->rate) || r->kept != 0)
             return it_error_set(IT_E_FORMAT, "%s: window without a strategy has rate %g and kept %" PRIu32
                                 ", expected 0 and 0", where, (double)r->rate, r->kept);
     } else {

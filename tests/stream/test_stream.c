@@ -1,6 +1,7 @@
 /* test_stream.c: the token stream (formats/tokstream.c) and CRC-32 (formats/crc32.c).
  *   test_stream                     run the tests (Automake harness: 0 pass, 99 failure)
  *   test_stream --generate FILE     write the golden stream (tests/stream/golden.itok)
+ *   test_stream --seeds DIR         write small valid streams (tests/stream/fuzz.sh's seeds)
  * Covers: CRC-32 vectors; a round trip of a realistic stream; the committed golden file byte
  * for byte; every truncation of small streams; bit flips; hostile records with valid CRCs
  * (built here with an encoder independent of the library's); the writer's refusals. All random
@@ -335,7 +336,8 @@ static const struct { int video, lt, lh, lw, strategy; float rate; } rt_plan[RT_
 
 static uint64_t video_id(int v) { return 0x1234567890abcdefULL * (uint64_t)(v + 1); }
 
-static int write_realistic(realistic *rt, unsigned char **out, size_t *outn)
+/* big = 0 leaves out the maximal window (the fuzzer's seeds stay small). */
+static int write_realistic(realistic *rt, int big, unsigned char **out, size_t *outn)
 {
     int rc = 0;
     char json[1024];
@@ -347,23 +349,27 @@ static int write_realistic(realistic *rt, unsigned char **out, size_t *outn)
     if (rc < 0)
         goto done;
     CHECK_OK(it_stream_write_json(w, IT_REC_HEADER, header_json));
-    int k = 0;
+    int k = 0, total = 0;
     for (int v = 0; v < RT_VIDEOS; v++) {
         video_json(json, sizeof json, (uint32_t)v, video_id(v));
         CHECK_OK(it_stream_write_json(w, IT_REC_VIDEO, json));
         unsigned nwin = 0;
-        for (; k < RT_WINDOWS && rt_plan[k].video == v; k++, nwin++) {
+        for (; k < RT_WINDOWS && rt_plan[k].video == v; k++) {
+            if (!big && rt_plan[k].lt * rt_plan[k].lh * rt_plan[k].lw > 100000)
+                continue;
             twin_make(&rt->w[k], video_id(v), (uint32_t)v, nwin, rt_plan[k].lt, rt_plan[k].lh,
                       rt_plan[k].lw, rt_plan[k].strategy, rt_plan[k].rate);
             rt->nw = k + 1;
             CHECK_OK(it_stream_write_window(w, &rt->w[k].r));
+            nwin++;
+            total++;
         }
         video_end_json(json, sizeof json, (uint32_t)v, video_id(v), v != 2, nwin);
         CHECK_OK(it_stream_write_json(w, IT_REC_VIDEO_END, json));
     }
     rt->alloc = (it_alloc_rec){IT_STRATEGY_GLOBAL_ELBO, 0.25f, 8, (int64_t)3 << 31};
     CHECK_OK(it_stream_write_alloc(w, &rt->alloc));
-    snprintf(json, sizeof json, "{\"videos\":%d,\"failed\":1,\"windows\":%d}", RT_VIDEOS, RT_WINDOWS);
+    snprintf(json, sizeof json, "{\"videos\":%d,\"failed\":1,\"windows\":%d}", RT_VIDEOS, total);
     CHECK_OK(it_stream_write_json(w, IT_REC_END, json));
 done:
     CHECK_OK(it_stream_writer_free(&w));
@@ -378,7 +384,7 @@ static void test_round_trip(void)
     unsigned char *buf = NULL;
     size_t n = 0;
     memset(&rt, 0, sizeof rt);
-    CHECK(write_realistic(&rt, &buf, &n) == 0);
+    CHECK(write_realistic(&rt, 1, &buf, &n) == 0);
     CHECK(rt.nw == RT_WINDOWS);
 
     FILE *f = fmemopen(buf, n, "rb");
@@ -840,6 +846,12 @@ static void test_hostile_windows(void)
     with_window(&b, &r);
     EXPECT_REFUSED(&b, IT_E_FORMAT, "window without a strategy has rate 0.5 and kept 0, expected 0 and 0");
     RESET();
+    r.strategy = IT_STRATEGY_NONE;
+    r.kept = 0;
+    r.rate = -0.0f; /* one encoding per record: the sign bit of a zero rate is not free */
+    with_window(&b, &r);
+    EXPECT_REFUSED(&b, IT_E_FORMAT, "window without a strategy has rate -0 and kept 0");
+    RESET();
     keep[1] = 1; /* 4 bits in the mask, kept says 3 */
     with_window(&b, &r);
     EXPECT_REFUSED(&b, IT_E_FORMAT, "window mask keeps 4 tokens, but kept is 3");
@@ -1254,8 +1266,58 @@ static void test_crc32(void)
     }
 }
 
+/* Seeds for tests/stream/fuzz.sh: small valid streams of every kind of record. */
+static int write_seeds(const char *dir)
+{
+    char path[4096];
+    realistic rt;
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    bytes b = {0};
+    memset(&rt, 0, sizeof rt);
+    if (write_realistic(&rt, 0, &buf, &n) < 0)
+        return -1;
+    for (int i = 0; i < RT_WINDOWS; i++)
+        if (rt.w[i].idx)
+            twin_free(&rt.w[i]);
+    snprintf(path, sizeof path, "%s/realistic.itok", dir);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(buf, 1, n, f) == n;
+    ok = f && fclose(f) == 0 && ok;
+    free(buf);
+    snprintf(path, sizeof path, "%s/golden.itok", dir);
+    f = fopen(path, "wb");
+    ok = ok && f && write_golden(f) == 0;
+    ok = f && fclose(f) == 0 && ok;
+    /* A window without a rate, then an empty video, and nothing else. */
+    it_window_rec r = golden_window();
+    r.strategy = IT_STRATEGY_NONE;
+    r.rate = 0;
+    r.kept = 0;
+    open_video(&b);
+    window_record(&b, &r);
+    json_record(&b, IT_REC_VIDEO_END, golden_video_end);
+    json_record(&b, IT_REC_VIDEO, "{\"id\":\"0123456789abcdef\",\"ordinal\":1}");
+    json_record(&b, IT_REC_VIDEO_END, "{\"ordinal\":1,\"id\":\"0123456789abcdef\",\"status\":\"error\","
+                                      "\"error\":\"x\",\"windows\":0,\"frames\":0}");
+    json_record(&b, IT_REC_END, "{\"videos\":2,\"failed\":1,\"windows\":1}");
+    snprintf(path, sizeof path, "%s/norate.itok", dir);
+    f = fopen(path, "wb");
+    ok = ok && f && fwrite(b.p, 1, b.n, f) == b.n;
+    ok = f && fclose(f) == 0 && ok;
+    free(b.p);
+    return ok ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--seeds") == 0) {
+        if (write_seeds(argv[2]) < 0) {
+            fprintf(stderr, "test_stream: cannot write seeds to %s: %s\n", argv[2], it_error_message());
+            return 99;
+        }
+        return failures ? 99 : 0;
+    }
     if (argc == 3 && strcmp(argv[1], "--generate") == 0) {
         FILE *f = fopen(argv[2], "wb");
         if (!f || write_golden(f) < 0) {
@@ -1265,7 +1327,7 @@ int main(int argc, char **argv)
         return fclose(f) == 0 ? 0 : 99;
     }
     if (argc != 1) {
-        fprintf(stderr, "usage: test_stream [--generate FILE]\n");
+        fprintf(stderr, "usage: test_stream [--generate FILE | --seeds DIR]\n");
         return 99;
     }
     test_crc32();
