@@ -83,7 +83,8 @@ int it_stream_writer_free(it_stream_writer **w);
 
 /* ---- reading ----------------------------------------------------------------------------- */
 typedef struct it_stream_reader it_stream_reader;
-/* Reads and checks the file header. name is used in messages ("-" shows as "stdin"). */
+/* Reads and checks the file header (IT_E_UNSUPPORTED for a version other than 1 or nonzero
+ * flags). name is used in messages ("-" shows as "stdin"). */
 int it_stream_reader_new(it_stream_reader **out, FILE *f, const char *name);
 /* Next record: 1 with *type set, 0 after the END record, <0 on error (IT_E_TRUNCATED at an
  * early end of file, IT_E_CHECKSUM, IT_E_FORMAT, naming the stream and the record number).
