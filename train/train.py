@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""Train the small InfoTok model (same architecture and 4x8x8 / 64000-code FSQ geometry as the
+official OURS4x8x8 model, fewer channels/layers) on CPU with the PyTorch reference network of
+tests/model/infotok_ref.py, InfoTok-style:
+
+  codes   = FSQ(encode(x)) with a straight-through round (as the official quantizer's round_ste:
+            b + (round(b) - b).detach(), b = tanh(z + shift)*half_l - offset)
+  full    = decode(codes)                                (full rate, with gradient)
+  L       = chunk_loss(x, full) without gradient         (spec §4.4 ELBO map)
+  r       ~ uniform{1, 0.75, 0.5, 0.25}                  (official base-rate draw)
+  keep    = L > quantile(L, 1 - r)                       (spec §4.6 mask)
+  masked  = decode(codes * keep)                         (with gradient; skipped when r == 1,
+                                                          where it equals full but one token)
+  loss    = l1(full) + w_mse*mse(full) + [r<1] (l1(masked) + w_mse*mse(masked))
+
+Seeded (torch, numpy-per-step data), resumable (--resume, checkpoint every --ckpt-every steps
+to --ckpt), torch.set_num_threads(2). Export with --export (or export.py logic below) to the
+native weight format with metadata config / training / source_commit.
+
+Usage (see train/README.md):
+  nohup nice -n 10 /usr/bin/python3 train/train.py --steps 4000 --ckpt /tmp/infotok_small.ckpt \
+      > /tmp/infotok_train.log 2>&1 &
+  /usr/bin/python3 train/train.py --ckpt /tmp/infotok_small.ckpt --export models/infotok-small.safetensors
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "model"))
+sys.path.insert(0, HERE)
+import infotok_ref as R  # noqa: E402
+import safetensors_io as S  # noqa: E402
+import data as D  # noqa: E402
+
+SMALL_CONFIG = dict(R.OFFICIAL_CONFIG, channels=16, channels_mult=[1, 2, 4], num_res_blocks=1,
+                    z_channels=64, vit_hidden=64, vit_intermediate=128, vit_enc_layers=2,
+                    vit_dec_layers=2, vit_heads=8)
+RATES = (1.0, 0.75, 0.5, 0.25)
+
+
+def _fast_causal_conv(self, x):
+    """CausalConv3d.forward of the reference, computed with conv2d (PyTorch's CPU conv3d takes
+    the slow unfold path; conv2d uses oneDNN: ~50-100x faster here, same maths). Kernels are
+    (1,k,k) (frames folded into the batch) or (k,1,1) (H*W flattened)."""
+    kt, kh, kw = self.k
+    if self.time_pad > 0:
+        x = torch.cat([x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1), x], dim=2)
+    w, b = self.conv3d.weight, self.conv3d.bias
+    B, C, T, H, W = x.shape
+    st, ss = self.stride[0], self.stride[1]
+    if kt == 1:
+        xx = x.transpose(1, 2).reshape(B * T, C, H, W)
+        y = F.conv2d(xx, w[:, :, 0], b, stride=ss, padding=self.pad)
+        return y.reshape(B, T, y.shape[1], y.shape[2], y.shape[3]).transpose(1, 2)
+    assert kh == 1 and kw == 1 and not self.pad
+    y = F.conv2d(x.reshape(B, C, T, H * W), w[:, :, :, :, 0], b, stride=(st, 1))
+    return y.reshape(B, y.shape[1], y.shape[2], H, W)
+
+
+R.CausalConv3d.forward = _fast_causal_conv
+
+
+def fsq_ste(model, pre):
+    """Quantise with a straight-through estimator. pre [B,6,t,h,w] -> codes [B,6,t,h,w]."""
+    q = model.quantizer
+    zc = pre.movedim(1, -1)
+    b = q.bound(zc)
+    r = b + (torch.round(b) - b).detach()
+    hw = (q._levels // 2).to(b.dtype)
+    return (r / hw).movedim(-1, 1)
+
+
+def encode_train(model, x):
+    p = R.haar_patch(x)
+    z = model.encoder(p)
+    zv = model.vit_encode(z)
+    return model.quant_conv(zv)
+
+
+def init_model(cfg, seed):
+    model = R.InfoTok(cfg)
+    R.init_random(model, seed=seed, latent_gain=1.0, out_gain=0.1)
+    with torch.no_grad():
+        model.temporal_embed.mul_(0.04)  # std 0.02
+        for n, p in model.named_parameters():
+            if n.endswith("norm.weight") or n.endswith("_norm.weight"):
+                p.fill_(1.0)
+            elif n.endswith(".bias"):
+                p.zero_()
+    return model
+
+
+def recon_loss(x, y, w_mse):
+    d = y - x
+    return d.abs().mean() + w_mse * d.pow(2).mean()
+
+
+def lr_at(step, total, base, warm=150, final_frac=0.05):
+    if step < warm:
+        return base * (step + 1) / warm
+    u = min(1.0, (step - warm) / max(1, total - warm))
+    return base * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * u)))
+
+
+def save_ckpt(path, model, opt, step, args, hist):
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "args": vars(args), "hist": hist, "torch_rng": torch.get_rng_state()}, tmp)
+    os.replace(tmp, path)
+
+
+def git_head():
+    try:
+        return subprocess.check_output(["git", "-C", HERE, "rev-parse", "HEAD"]).decode().strip()
+    except Exception:
+        return "unknown"
+
+
+def export(ckpt_path, out_path, dtype="F32", metrics_path=None):
+    ck = torch.load(ckpt_path, map_location="cpu")
+    args = ck["args"]
+    cfg = json.loads(args["config"])
+    model = R.InfoTok(cfg)
+    model.load_state_dict(ck["model"])
+    hist = ck["hist"]
+    training = {
+        "script": "train/train.py",
+        "data": {"train_videos": D.TRAIN_VIDEOS, "train_photos": D.TRAIN_PHOTOS,
+                 "source_dir": D.SRC},
+        "held_out": {"videos": D.HELDOUT_VIDEOS, "photos": D.HELDOUT_PHOTOS},
+        "steps": ck["step"], "seed": args["seed"], "batch": args["batch"],
+        "clip": [args["frames"], args["size"], args["size"]], "lr": args["lr"],
+        "losses": "l1 + %g*mse on the full-rate decode and on the chunk_loss-masked decode "
+                  "(rate drawn from {1,0.75,0.5,0.25}); FSQ straight-through" % args["w_mse"],
+        "final_train_loss_ema": hist[-1]["ema"] if hist else None,
+    }
+    if metrics_path and os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            training["final_metrics"] = json.load(f)
+    sd = model.state_dict()
+    t = {}
+    for k, v in sd.items():
+        if k == "quantizer.implicit_codebook":
+            continue
+        if v.is_floating_point() and dtype == "BF16":
+            v = v.to(torch.bfloat16)
+        t[k] = v
+    meta = {"format": "infotok-weights", "format_version": "1", "config": R.config_json(cfg),
+            "training": json.dumps(training, separators=(",", ":")), "source_commit": git_head()}
+    S.write(out_path, t, meta)
+    print("exported %s (%d tensors, step %d, %s)" % (out_path, len(t), ck["step"], dtype))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=17)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--w-mse", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt", default="/tmp/infotok_small.ckpt")
+    ap.add_argument("--ckpt-every", type=int, default=50)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--config", default=R.config_json(SMALL_CONFIG))
+    ap.add_argument("--export", help="write the native weight file from --ckpt and exit")
+    ap.add_argument("--export-dtype", default="F32", choices=["F32", "BF16"])
+    ap.add_argument("--metrics", help="JSON of evaluation results to record in the metadata")
+    ap.add_argument("--time-steps", type=int, default=0, help="time N steps and exit")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.export:
+        export(args.ckpt, args.export, args.export_dtype, args.metrics)
+        return
+    cfg = json.loads(args.config)
+    R.check_config(cfg)
+    torch.manual_seed(args.seed)
+    model = init_model(cfg, args.seed)
+    params = [p for p in model.parameters()]
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and n != "temporal_embed"]
+    nodecay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and n != "temporal_embed")]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1e-4},
+                             {"params": nodecay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.99))
+    step, hist = 0, []
+    if args.resume and os.path.exists(args.ckpt):
+        ck = torch.load(args.ckpt, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, hist = ck["step"], ck["hist"]
+        torch.set_rng_state(ck["torch_rng"])
+        print("resumed from %s at step %d" % (args.ckpt, step), flush=True)
+    print("config %s, %d parameters" % (R.config_json(cfg), sum(p.numel() for p in params)), flush=True)
+    data = D.TrainData(T=args.frames, S=args.size)
+    model.train()
+    ema = hist[-1]["ema"] if hist else None
+    t_start = time.time()
+    while step < args.steps:
+        t0 = time.time()
+        rng = np.random.default_rng([args.seed, step])
+        xs = [data.sample(rng)[0] for _ in range(args.batch)]
+        x = torch.stack(xs)
+        rate = float(RATES[int(rng.integers(len(RATES)))])
+        lr = lr_at(step, args.steps, args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        codes = fsq_ste(model, encode_train(model, x))
+        full = model.decode(codes)
+        loss_full = recon_loss(x, full, args.w_mse)
+        loss = loss_full
+        loss_m = torch.tensor(float("nan"))
+        if rate < 1.0:
+            with torch.no_grad():
+                L = R.chunk_loss(x, full.detach())
+                keep = torch.cat([R.token_mask(L[i:i + 1], rate) for i in range(L.shape[0])])
+            masked = model.decode(R.apply_mask(codes, keep))
+            loss_m = recon_loss(x, masked, args.w_mse)
+            loss = loss + loss_m
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            mse = (full.detach().clamp(-1, 1) - x).pow(2).mean().item() / 4.0  # on [0,1]
+            psnr = -10 * math.log10(max(mse, 1e-10))
+        ema = psnr if ema is None else 0.98 * ema + 0.02 * psnr
+        hist.append({"step": step, "loss": round(loss.item(), 5), "psnr_full": round(psnr, 3),
+                     "ema": round(ema, 3), "rate": rate})
+        dt = time.time() - t0
+        if step % 10 == 0 or step <= 5:
+            print("step %d/%d lr %.2e loss %.4f (full %.4f masked@%.2f %.4f) psnr_full %.2f ema %.2f "
+                  "gnorm %.2f %.2fs/step elapsed %.0fs" % (step, args.steps, lr, loss.item(), loss_full.item(),
+                  rate, loss_m.item(), psnr, ema, float(gn), dt, time.time() - t_start), flush=True)
+        if args.time_steps and step >= args.time_steps:
+            return
+        if step % args.ckpt_every == 0 or step == args.steps:
+            save_ckpt(args.ckpt, model, opt, step, args, hist)
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
