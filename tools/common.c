@@ -15,6 +15,10 @@ static const char *the_tool = "it";
 void tool_init(const char *name)
 {
     the_tool = name;
+    /* OpenMP's default spinning waits cost 10-30x on shared or oversubscribed machines
+     * (measured, kernels/BENCH.md); sleeping waits cost little on dedicated ones. A user's
+     * own setting wins. Set before the first parallel region reads it. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     it_log_set_prefix(name);
     it_log_set_level(IT_LOG_WARN);
 }

@@ -7,3 +7,8 @@ bin_PROGRAMS += it-scan
 it_scan_SOURCES = tools/it-scan.c
 it_scan_CPPFLAGS = $(IT_USE_CPPFLAGS)
 it_scan_LDADD = tools/libtoolcommon.la $(IT_USE_LIBS)
+
+bin_PROGRAMS += it-encode
+it_encode_SOURCES = tools/it-encode.c
+it_encode_CPPFLAGS = $(IT_USE_CPPFLAGS)
+it_encode_LDADD = tools/libtoolcommon.la $(IT_USE_LIBS)

@@ -2,7 +2,7 @@
 # test_manpages: every long option a tool's --help lists is documented in its man page,
 # and every option the man page documents is in --help.
 . "$top_srcdir/tests/cli/lib.sh"
-for tool in it-scan; do
+for tool in it-scan it-encode; do
   page=$top_srcdir/man/$tool.1
   [ -f "$page" ] || { fail "$tool: no man page"; continue; }
   "$top_builddir/$tool" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >"$TMP/help"
