@@ -1,0 +1,1 @@
+# formats/shard.mk: see Makefile.am for the shared variables.

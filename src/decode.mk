@@ -1,0 +1,1 @@
+# src/decode.mk: see Makefile.am for the shared variables.

@@ -1,0 +1,1 @@
+# tools/decode.mk: see Makefile.am for the shared variables.

@@ -1,0 +1,1 @@
+# tools/pack.mk: see Makefile.am for the shared variables.
