@@ -51,3 +51,4 @@ CLEANFILES += $(EXTRA_PROGRAMS)
 bench: $(EXTRA_PROGRAMS)
 .PHONY: bench
 EXTRA_DIST += tests/bench/scan-vs-ffprobe.sh tests/bench/RESULTS.md
+EXTRA_DIST += tests/bench/bench_torch.py tests/bench/engine-vs-torch.sh

@@ -13,7 +13,7 @@
 #include "src/model.h"
 
 static const it_backend *base;
-static double op_time[IT_OP_COUNT];
+static double op_time[IT_OP_COUNT], op_flops[IT_OP_COUNT];
 static long op_calls[IT_OP_COUNT];
 
 static double now(void)
@@ -26,7 +26,13 @@ static double now(void)
 #define TIMED(op, call) do { double t0 = now(); int rc_ = (call); op_time[op] += now() - t0; op_calls[op]++; return rc_; } while (0)
 
 static int p_supports(int op) { return base->supports(op); }
-static int p_conv3d(const it_conv3d_params *p, const float *x, const float *wt, const float *b, float *y) { TIMED(IT_OP_CONV3D, base->conv3d(p, x, wt, b, y)); }
+static int p_conv3d(const it_conv3d_params *p, const float *x, const float *wt, const float *b, float *y)
+{
+    int to, ho, wo;
+    if (it_conv3d_out_shape(p, &to, &ho, &wo) == 0)
+        op_flops[IT_OP_CONV3D] += 2.0 * p->co * p->ci * p->kt * p->kh * p->kw * (double)to * ho * wo;
+    TIMED(IT_OP_CONV3D, base->conv3d(p, x, wt, b, y));
+}
 static int p_groupnorm(int c, int t, int hw, const float *x, const float *g, const float *b, float eps, int silu, float *y) { TIMED(IT_OP_GROUPNORM, base->groupnorm(c, t, hw, x, g, b, eps, silu, y)); }
 static int p_silu(size_t n, const float *x, float *y) { TIMED(IT_OP_SILU, base->silu(n, x, y)); }
 static int p_add(size_t n, const float *a, const float *b, float *y) { TIMED(IT_OP_ADD, base->add(n, a, b, y)); }
@@ -38,11 +44,19 @@ static int p_haar_fwd(int t, int h, int w, const float *x, float *y) { TIMED(IT_
 static int p_haar_inv(int t, int h, int w, const float *x, float *y) { TIMED(IT_OP_HAAR_INV, base->haar_inv(t, h, w, x, y)); }
 static int p_attn_s(int c, int t, int hw, const float *q, const float *k, const float *v, float *y) { TIMED(IT_OP_ATTN_SPATIAL, base->attn_spatial(c, t, hw, q, k, v, y)); }
 static int p_attn_t(int c, int t, int hw, const float *q, const float *k, const float *v, float *y) { TIMED(IT_OP_ATTN_TEMPORAL, base->attn_temporal(c, t, hw, q, k, v, y)); }
-static int p_linear(int s, int k, int n, const float *x, const float *w, const float *b, float *y) { TIMED(IT_OP_LINEAR, base->linear(s, k, n, x, w, b, y)); }
+static int p_linear(int s, int k, int n, const float *x, const float *w, const float *b, float *y)
+{
+    op_flops[IT_OP_LINEAR] += 2.0 * s * k * n;
+    TIMED(IT_OP_LINEAR, base->linear(s, k, n, x, w, b, y));
+}
 static int p_rmsnorm(int s, int d, const float *x, const float *w, float eps, float *y) { TIMED(IT_OP_RMSNORM, base->rmsnorm(s, d, x, w, eps, y)); }
 static int p_rope(int s, int nh, int hd, const float *x, const float *c, const float *sn, float *y) { TIMED(IT_OP_ROPE2D, base->rope2d(s, nh, hd, x, c, sn, y)); }
 static int p_mha(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v, float *y) { TIMED(IT_OP_MHA, base->mha(s, nh, hd, hw, q, k, v, y)); }
-static int p_swiglu(int s, int d, int f, const float *x, const float *w1, const float *w3, const float *w2, float *y) { TIMED(IT_OP_SWIGLU, base->swiglu(s, d, f, x, w1, w3, w2, y)); }
+static int p_swiglu(int s, int d, int f, const float *x, const float *w1, const float *w3, const float *w2, float *y)
+{
+    op_flops[IT_OP_SWIGLU] += 6.0 * s * d * f;
+    TIMED(IT_OP_SWIGLU, base->swiglu(s, d, f, x, w1, w3, w2, y));
+}
 static int p_fsq(size_t nt, const float *z, float *b, float *c, int32_t *i) { TIMED(IT_OP_FSQ, base->fsq(nt, z, b, c, i)); }
 static int p_fsq_dec(size_t nt, const int32_t *i, float *c) { TIMED(IT_OP_FSQ_DECODE, base->fsq_decode(nt, i, c)); }
 static int p_elbo(int t, int h, int w, const float *x, const float *r, float *l) { TIMED(IT_OP_ELBO_MAP, base->elbo_map(t, h, w, x, r, l)); }
@@ -91,6 +105,7 @@ int main(int argc, char **argv)
     }
     memset(op_time, 0, sizeof op_time);
     memset(op_calls, 0, sizeof op_calls);
+    memset(op_flops, 0, sizeof op_flops);
     double t0 = now();
     for (int r = 0; r < reps; r++) {
         it_model_encode(m, T, H, W, x, NULL, codes, idx, NULL);
@@ -110,9 +125,15 @@ int main(int argc, char **argv)
     printf("params %lld window %dx%dx%d latent %dx%dx%d threads %s\n", (long long)it_model_param_count(m), T, H, W, t, h, w, argv[5]);
     printf("per_window_s %.4f frames_per_s %.2f\n", total, T / total);
     printf("conv_s %.4f attn_s %.4f transformer_s %.4f other_s %.4f\n", conv / reps, attn / reps, vit / reps, other / reps);
-    for (int op = 0; op < IT_OP_COUNT; op++)
-        if (op_calls[op])
-            printf("op %-14s %8.4f s %6ld calls\n", it_op_name(op), op_time[op] / reps, op_calls[op] / reps);
+    printf("conv_gflops %.1f\n", op_flops[IT_OP_CONV3D] / op_time[IT_OP_CONV3D] / 1e9);
+    for (int op = 0; op < IT_OP_COUNT; op++) {
+        if (!op_calls[op])
+            continue;
+        printf("op %-14s %8.4f s %6ld calls", it_op_name(op), op_time[op] / reps, op_calls[op] / reps);
+        if (op_flops[op] > 0)
+            printf(" %7.1f GFLOP/s", op_flops[op] / op_time[op] / 1e9);
+        printf("\n");
+    }
     it_model_free(&m);
     free(x); free(y); free(codes); free(idx); free(loss);
     return 0;

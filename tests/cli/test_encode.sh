@@ -108,6 +108,26 @@ cp "$TMP/static.itok" "$TMP/bad.itok"
 printf 'X' | dd of="$TMP/bad.itok" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
 "$DUMPS" "$TMP/bad.itok" >/dev/null 2>"$TMP/err" && fail "a flipped byte was accepted"
 
+# Real footage from opencv-doc (cinepak, 68 decoded frames at 320x240), resized and cropped:
+# 68 frames in 33/5 windows are 3 windows of 64x64.
+if [ -f "$OPENCV/tree.avi" ]; then
+  "$ENC" -q --checkpoint "$MODEL" --short-side 64 --crop 64x64 --strategy global_elbo "$OPENCV/tree.avi" >"$TMP/tree.itok" ||
+    fail "tree.avi failed"
+  "$DUMPS" "$TMP/tree.itok" | grep '^WINDOW' | cut -d' ' -f1-15 >"$TMP/tree.txt"
+  printf '%s\n' "WINDOW video 0 window 0 first 0 t 33 pad 33x64x64 crop 0,0,0 latent 9x8x8" \
+    "WINDOW video 0 window 1 first 28 t 33 pad 33x64x64 crop 0,0,0 latent 9x8x8" \
+    "WINDOW video 0 window 2 first 56 t 12 pad 17x64x64 crop 2,0,0 latent 5x8x8" >"$TMP/tree.want"
+  diff -u "$TMP/tree.want" "$TMP/tree.txt" >&2 || fail "tree.avi windows"
+fi
+
+# The progress bar appears on a terminal only (script(1) gives the tool one).
+if command -v script >/dev/null 2>&1; then
+  script -qec "$ENC --checkpoint $MODEL --full-rate -o $TMP/p.itok videos/h264.mp4" /dev/null >"$TMP/tty.txt" 2>&1
+  grep -q 'videos' "$TMP/tty.txt" || fail "no progress bar on a terminal: $(cat "$TMP/tty.txt")"
+  "$ENC" --checkpoint "$MODEL" --full-rate -o "$TMP/p.itok" videos/h264.mp4 2>"$TMP/notty.txt"
+  [ ! -s "$TMP/notty.txt" ] || fail "output on stderr without a terminal: $(cat "$TMP/notty.txt")"
+fi
+
 # Usage errors.
 expect_status 2 "$ENC" 2>/dev/null
 expect_status 2 "$ENC" --temporal-window 17 --overlap-window 17 x.mp4 2>/dev/null
