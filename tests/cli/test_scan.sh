@@ -46,6 +46,14 @@ expect_status 0 "$SCAN" -q videos/h264.mp4 archives/clips.zip >"$TMP/ok"
 [ "$(jq -r '"\(.frames) \(.frames_exact)"' "$TMP/ok" | sort -u)" = "$(printf '1 false\n20 false\nnull false')" ] ||
   fail "container frame counts: $(jq -c . "$TMP/ok")"
 
+# The progress bar appears on a terminal only (script(1) gives the tool one).
+if command -v script >/dev/null 2>&1; then
+  script -qec "$SCAN -o $TMP/tty.jsonl videos" /dev/null >"$TMP/tty.txt" 2>&1
+  grep -q 'videos' "$TMP/tty.txt" || fail "no progress bar on a terminal: $(cat "$TMP/tty.txt")"
+  "$SCAN" -o "$TMP/notty.jsonl" videos 2>"$TMP/notty.txt"
+  [ ! -s "$TMP/notty.txt" ] || fail "output on stderr without a terminal: $(cat "$TMP/notty.txt")"
+fi
+
 # Standard options.
 "$SCAN" --help >"$TMP/help" || fail "--help exit status"
 grep -q '^Usage: it-scan' "$TMP/help" || fail "--help text"
