@@ -48,7 +48,7 @@ def main():
             mod.register_forward_hook(post)
 
     def window():
-        codes = m.encode(x)["codes"]
+        codes = m.encode(x)[1]  # (indices, codes, ...) as the official encode returns
         recon = m.decode(codes)
         recon = recon["recon"] if isinstance(recon, dict) else recon
         R.chunk_loss(x, recon)

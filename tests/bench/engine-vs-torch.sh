@@ -6,7 +6,7 @@
 #   - the bundled small model, at 33x256x256 (it-encode's default window)
 set -eu
 build=${1:-build/release}
-threads=${2:-2}
+threads=${2:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=${TMPDIR:-/tmp}/it-bench-torch
 mkdir -p "$tmp"

@@ -211,6 +211,19 @@ int main(int argc, char **argv)
             rc = run(weights, "cpu", 2, b);
         if (!rc)
             CHECK(memcmp(a, b, sizeof(int32_t) * IT_STREAM_TOKENS_MAX_TEST) == 0, "tokens differ between 1 and 2 threads");
+        /* A second small configuration (tests/model/make_small2_fixture.py): two residual
+         * blocks per level, multipliers [2,2,4], 3 heads, 1 + 3 transformer layers. */
+        it_weights_close(&io);
+        snprintf(weights, sizeof weights, "%s/tests/model/fixtures/small2.safetensors", src ? src : ".");
+        snprintf(path, sizeof path, "%s/tests/model/fixtures/small2_io.safetensors", src ? src : ".");
+        if (!rc && it_weights_open(&io, path) < 0) {
+            fprintf(stderr, "%s\n", it_error_message());
+            rc = 99;
+        }
+        if (!rc)
+            rc = run(weights, "ref", 1, NULL);
+        if (!rc)
+            rc = run(weights, "cpu", 2, NULL);
         free(a);
         free(b);
     }
