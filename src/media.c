@@ -1,6 +1,5 @@
 /* media.c: open a file or archive member with libavformat and find its video stream. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,17 +7,6 @@
 
 #include "error_internal.h"
 #include "media_internal.h"
-
-int it_av_error(int code, int err, const char *fmt, ...)
-{
-    char msg[768], averr[AV_ERROR_MAX_STRING_SIZE] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    av_strerror(err, averr, sizeof averr);
-    return it_error_set(code, "%s: %s", msg, averr);
-}
 
 int it_input_open(it_input *in, const it_source *src)
 {

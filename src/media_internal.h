@@ -24,7 +24,5 @@ int it_input_decoder(it_input *in, int threads, AVCodecContext **dec);
 /* Display rotation of the video stream: counter-clockwise degrees in {0, 90, 180, 270},
  * the angle ffprobe reports; showing the video upright turns it clockwise by as much. */
 int it_input_rotation(const it_input *in);
-/* "message: <FFmpeg's words for err>" into the thread's error message; returns code. */
-int it_av_error(int code, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

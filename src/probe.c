@@ -14,7 +14,7 @@ static int count_decoded_frames(const it_source *src, int64_t *frames)
 {
     int rc = 0, r;
     it_video *v = NULL;
-    /* Decode at 1x1 would still run the decoder fully; the conversion is what we skip. */
+    /* Every frame is decoded and converted, exactly as it-encode will see them. */
     it_video_opts opts = {.threads = 1};
     IT_TRY(it_video_open(&v, src, &opts));
     uint8_t *rgb = malloc((size_t)it_video_width(v) * it_video_height(v) * 3);

@@ -463,7 +463,7 @@ int main(int argc, char **argv)
     int status = EXIT_OK, failed = 0;
     inputs in = {0};
     it_model *model = NULL;
-    FILE *out = stdout, *spill = NULL;
+    FILE *spill = NULL;
     char *partial = NULL, *final_tmp = NULL, *header = NULL, **done_ids = NULL;
     long n_done = 0;
     it_stream_writer *w = NULL;
@@ -681,6 +681,5 @@ done:
     free(final_tmp);
     free(header);
     it_model_free(&model);
-    (void)out;
     return status;
 }
