@@ -27,6 +27,16 @@ static uint64_t shape_key(int kind, int a, int b, int c)
     return ((uint64_t)kind << 60) ^ ((uint64_t)a << 40) ^ ((uint64_t)b << 20) ^ (uint64_t)c;
 }
 
+/* Close an activation pass: a failed one plans nothing. */
+static int end_pass(it_model *m, int rc)
+{
+    if (rc < 0) {
+        it_arena_abort(m->arena);
+        return rc;
+    }
+    return it_arena_end(m->arena);
+}
+
 /* A 1x1x1 conv is what quant_conv and post_quant_conv are. */
 static int pointwise(it_model *m, const conv_w *cw, int t, int h, int w, const float *x, float *y)
 {
@@ -60,11 +70,7 @@ int it_model_encode(it_model *m, int T, int H, int W, const float *x, float *lat
 done:
     it_arena_release(m->arena, lat);
     it_arena_release(m->arena, z);
-    if (rc < 0)
-        it_arena_abort(m->arena);
-    else
-        rc = it_arena_end(m->arena);
-    return rc;
+    return end_pass(m, rc);
 }
 
 int it_model_decode(it_model *m, int t, int h, int w, const float *codes, float *y)
@@ -85,9 +91,5 @@ int it_model_decode(it_model *m, int t, int h, int w, const float *codes, float 
 done:
     it_arena_release(m->arena, out);
     it_arena_release(m->arena, z);
-    if (rc < 0)
-        it_arena_abort(m->arena);
-    else
-        rc = it_arena_end(m->arena);
-    return rc;
+    return end_pass(m, rc);
 }
