@@ -89,10 +89,68 @@ int parse_double(const char *opt, const char *s, double min, double max, double 
     return 0;
 }
 
+/* A non-negative integer environment variable; -1 if unset, -2 if malformed. */
+static long env_index(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return -1;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    return errno || *end || x < 0 ? -2 : x;
+}
+
+/* --shard auto[/N]: the task's slice from the scheduler. Slurm job arrays give the index and
+ * count (an array need not start at 0: SLURM_ARRAY_TASK_MIN is subtracted); Kubernetes
+ * indexed jobs give only JOB_COMPLETION_INDEX, so the count must be written (auto/N). */
+static int parse_shard_auto(const char *s, const char *count_text, tool_shard *out)
+{
+    long n = -1;
+    if (count_text) {
+        char *end;
+        errno = 0;
+        n = strtol(count_text, &end, 10);
+        if (errno || end == count_text || *end || n < 1) {
+            print_error("invalid value '%s' for --shard: expected auto or auto/N", s);
+            return -1;
+        }
+    }
+    long id = env_index("SLURM_ARRAY_TASK_ID");
+    if (id != -1) {
+        long count = env_index("SLURM_ARRAY_TASK_COUNT"), min = env_index("SLURM_ARRAY_TASK_MIN");
+        if (id < 0 || count == -2 || min == -2 || (count < 0 && n < 0)) {
+            print_error("--shard auto: SLURM_ARRAY_TASK_ID/COUNT/MIN are malformed or incomplete");
+            return -1;
+        }
+        out->index = id - (min > 0 ? min : 0);
+        out->count = n > 0 ? n : count;
+    } else if ((id = env_index("JOB_COMPLETION_INDEX")) != -1) {
+        if (id < 0 || n < 0) {
+            print_error(id < 0 ? "--shard auto: JOB_COMPLETION_INDEX is malformed"
+                               : "--shard auto: a Kubernetes indexed job gives no task count; use --shard auto/N");
+            return -1;
+        }
+        out->index = id;
+        out->count = n;
+    } else {
+        print_error("--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm job array) nor "
+                    "JOB_COMPLETION_INDEX (a Kubernetes indexed job) is set");
+        return -1;
+    }
+    if (out->index < 0 || out->index >= out->count) {
+        print_error("--shard auto: task %ld is outside 0..%ld", out->index, out->count - 1);
+        return -1;
+    }
+    return 0;
+}
+
 int parse_shard(const char *s, tool_shard *out)
 {
     long i, n;
     char *end;
+    if (strncmp(s, "auto", 4) == 0 && (s[4] == '\0' || s[4] == '/'))
+        return parse_shard_auto(s, s[4] == '/' ? s + 5 : NULL, out);
     errno = 0;
     i = strtol(s, &end, 10);
     if (errno || end == s || *end != '/')
@@ -105,7 +163,7 @@ int parse_shard(const char *s, tool_shard *out)
     out->count = n;
     return 0;
 bad:
-    print_error("invalid value '%s' for --shard: expected I/N with 0 <= I < N", s);
+    print_error("invalid value '%s' for --shard: expected I/N with 0 <= I < N, auto or auto/N", s);
     return -1;
 }
 

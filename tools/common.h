@@ -27,8 +27,10 @@ void print_version(void);
 int parse_int(const char *opt, const char *s, long min, long max, long *out);
 int parse_double(const char *opt, const char *s, double min, double max, double *out);
 
-/* --shard I/N: I in [0, N), 0-based. "auto" is resolved from the environment by a later
- * issue. A shard takes the contiguous slice [I*n/N, (I+1)*n/N) of a sorted input of n. */
+/* --shard I/N: I in [0, N), 0-based; "auto" takes them from a Slurm job array
+ * (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT), "auto/N" from a
+ * Kubernetes indexed job (JOB_COMPLETION_INDEX of N). A shard takes the contiguous slice
+ * [I*n/N, (I+1)*n/N) of a sorted input of n. */
 typedef struct tool_shard { long index, count; } tool_shard;
 int parse_shard(const char *s, tool_shard *out);
 void shard_range(const tool_shard *sh, int64_t n, int64_t *begin, int64_t *end);

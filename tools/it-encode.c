@@ -39,6 +39,8 @@ static const char usage_text[] =
     "      --strategy S           static, elbo or global_elbo [global_elbo]\n"
     "      --full-rate            no rate: records keep only full-rate tokens and ELBO maps\n"
     "      --shard I/N            encode only slice I (0-based) of N of the inputs\n"
+    "                             (auto: from a Slurm job array; auto/N: a Kubernetes\n"
+    "                             indexed job's JOB_COMPLETION_INDEX of N)\n"
     "      --resume               with -o: keep the videos an interrupted run completed\n"
     "  -q, --quiet                no progress bar\n"
     "  -v, --verbose              more messages\n"

@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  -c, --count-frames   decode every video to count its frames exactly\n"
     "  -@, --threads N      probe N videos at once [1]\n"
     "      --shard I/N      probe only slice I (0-based) of N of the sorted inputs\n"
+    "                       (auto: from a Slurm job array; auto/N: a Kubernetes\n"
+    "                       indexed job's JOB_COMPLETION_INDEX of N)\n"
     "  -q, --quiet          no progress bar\n"
     "  -v, --verbose        more messages, FFmpeg's included\n"
     "  -h, --help           show this help and exit\n"

@@ -29,6 +29,20 @@ cmp -s "$TMP/scan" "$TMP/scan3" || fail "-@ 3 output differs from -@ 1"
 for i in 0 1 2; do "$SCAN" -q -c --shard $i/3 "$@" >>"$TMP/shards" 2>/dev/null; done
 cmp -s "$TMP/scan" "$TMP/shards" || fail "shards 0..2 of 3 do not concatenate to the whole"
 
+# --shard auto: the slice comes from a Slurm job array (which may start at 1) or a
+# Kubernetes indexed job (auto/N); the tasks' outputs concatenate to the whole.
+: >"$TMP/slurm"
+for i in 1 2 3; do
+  SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=3 "$SCAN" -q -c --shard auto "$@" >>"$TMP/slurm" 2>/dev/null
+done
+cmp -s "$TMP/scan" "$TMP/slurm" || fail "Slurm array tasks 1..3 do not concatenate to the whole"
+: >"$TMP/k8s"
+for i in 0 1; do JOB_COMPLETION_INDEX=$i "$SCAN" -q -c --shard auto/2 "$@" >>"$TMP/k8s" 2>/dev/null; done
+cmp -s "$TMP/scan" "$TMP/k8s" || fail "Kubernetes indexed tasks 0..1 do not concatenate to the whole"
+expect_status 2 env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX "$SCAN" --shard auto videos 2>/dev/null
+JOB_COMPLETION_INDEX=0 "$SCAN" --shard auto videos 2>"$TMP/err" && fail "auto without a count under Kubernetes"
+grep -q 'use --shard auto/N' "$TMP/err" || fail "auto message: $(cat "$TMP/err")"
+
 # Lists on stdin, newline- and NUL-separated, equal the same inputs as arguments.
 printf '%s\n' "$@" | "$SCAN" -q -c - >"$TMP/stdin" 2>/dev/null
 cmp -s "$TMP/scan" "$TMP/stdin" || fail "newline list on stdin differs"
