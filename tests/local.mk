@@ -52,3 +52,11 @@ bench: $(EXTRA_PROGRAMS)
 .PHONY: bench
 EXTRA_DIST += tests/bench/scan-vs-ffprobe.sh tests/bench/RESULTS.md
 EXTRA_DIST += tests/bench/bench_torch.py tests/bench/engine-vs-torch.sh
+
+# examples/: run as documented (tests/cli/test_examples.sh).
+check_PROGRAMS += examples/read_stream
+examples_read_stream_SOURCES = examples/read_stream.c
+examples_read_stream_CPPFLAGS = $(IT_USE_CPPFLAGS)
+examples_read_stream_LDADD = $(IT_USE_LIBS)
+TESTS += tests/cli/test_examples.sh
+EXTRA_DIST += tests/cli/test_examples.sh examples/pipeline.sh examples/read_stream.py
