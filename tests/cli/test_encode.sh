@@ -128,6 +128,14 @@ if command -v script >/dev/null 2>&1; then
   [ ! -s "$TMP/notty.txt" ] || fail "output on stderr without a terminal: $(cat "$TMP/notty.txt")"
 fi
 
+# A malformed manifest is refused before any work, naming the line.
+{ head -n 1 "$TMP/good.jsonl"; echo '{"path": 12}'; } >"$TMP/bad.jsonl"
+"$ENC" -q --checkpoint "$MODEL" "$TMP/bad.jsonl" >"$TMP/bad.itok" 2>"$TMP/err"; st=$?
+[ "$st" = 3 ] || fail "malformed manifest: exit status $st"
+grep -q 'bad.jsonl:2: "path" is not a string' "$TMP/err" || fail "malformed manifest message: $(cat "$TMP/err")"
+printf 'not json\n' | "$ENC" -q --checkpoint "$MODEL" - >/dev/null 2>"$TMP/err" && fail "a non-JSON manifest was accepted"
+grep -q 'stdin:1: not JSON' "$TMP/err" || fail "non-JSON manifest message: $(cat "$TMP/err")"
+
 # Usage errors.
 expect_status 2 "$ENC" 2>/dev/null
 expect_status 2 "$ENC" --temporal-window 17 --overlap-window 17 x.mp4 2>/dev/null
