@@ -186,6 +186,13 @@ void it_pixels_from_u8(int t, int h, int w, const uint8_t *rgb, float *x);
  * unpadded region [crop->t][crop->h][crop->w][3] is written (crop may be NULL). */
 void it_pixels_to_u8(int t, int h, int w, const float *y, const it_pad *crop, uint8_t *rgb);
 
+/* Join two windows that share k frames (spec §4.8): out[i] = clip(a_i*prev + (1-a_i)*next)
+ * truncated to uint8, a_i = (k-i)/(k+1), in float32 as the official code computes it.
+ * prev_tail: the previous window's last k frames; next_head: the next one's first k; each
+ * frame_bytes bytes (H*W*3). k is min(overlap, frames of either window). */
+void it_blend_overlap(int k, size_t frame_bytes, const uint8_t *prev_tail, const uint8_t *next_head,
+                      uint8_t *out);
+
 #ifdef __cplusplus
 }
 #endif

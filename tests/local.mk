@@ -1,7 +1,7 @@
 # tests/: unit, ops, model, cli and data tests under the Automake parallel harness.
 # Shell tests read top_srcdir/top_builddir from AM_TESTS_ENVIRONMENT (Makefile.am).
 
-check_PROGRAMS += tests/helpers/dump_frames tests/helpers/dump_stream tests/unit/test_window tests/unit/test_rate
+check_PROGRAMS += tests/helpers/dump_frames tests/helpers/dump_stream tests/unit/test_window tests/unit/test_rate tests/unit/test_blend
 tests_helpers_dump_frames_SOURCES = tests/helpers/dump_frames.c
 tests_helpers_dump_frames_CPPFLAGS = $(IT_USE_CPPFLAGS)
 tests_helpers_dump_frames_LDADD = $(IT_USE_LIBS)
@@ -11,11 +11,14 @@ tests_helpers_dump_stream_LDADD = $(IT_USE_LIBS)
 tests_unit_test_window_SOURCES = tests/unit/test_window.c
 tests_unit_test_window_CPPFLAGS = $(IT_USE_CPPFLAGS)
 tests_unit_test_window_LDADD = $(IT_USE_LIBS)
+tests_unit_test_blend_SOURCES = tests/unit/test_blend.c
+tests_unit_test_blend_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_unit_test_blend_LDADD = $(IT_USE_LIBS)
 tests_unit_test_rate_SOURCES = tests/unit/test_rate.c
 tests_unit_test_rate_CPPFLAGS = $(IT_USE_CPPFLAGS)
 tests_unit_test_rate_LDADD = $(IT_USE_LIBS)
 
-TESTS += tests/unit/test_window tests/unit/test_rate \
+TESTS += tests/unit/test_window tests/unit/test_rate tests/unit/test_blend \
 	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh \
 	tests/cli/test_manpages.sh tests/cli/test_encode.sh
 
