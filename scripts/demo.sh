@@ -1,17 +1,32 @@
 #!/bin/sh
-# demo.sh: set up, build, and run the main job on the bundled sample video.
-# Outputs go to out/demo/. Today the pipeline is: it-scan (probe) -> manifest; the
-# tokenizer stages (it-encode, it-pack, it-decode, it-stats) join as they land.
+# demo.sh: set up, build, and run the main job on the bundled sample video with the bundled
+# model: scan -> encode, then read the token stream back. Outputs go to out/demo/.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
 [ -x configure ] || autoreconf -fi
 mkdir -p build/release
 if [ ! -f build/release/Makefile ]; then (cd build/release && ../../configure -q); fi
-make -C build/release -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
-mkdir -p out/demo
+make -C build/release -j"$(nproc 2>/dev/null || echo 2)" all tests/helpers/dump_stream >/dev/null
 bin=build/release
-"$bin/it-scan" -q --count-frames samples/vtest.mp4 >out/demo/manifest.jsonl
-echo "demo: manifest of samples/vtest.mp4:"
-cat out/demo/manifest.jsonl
-echo "demo: outputs are in $(pwd)/out/demo/ (manifest.jsonl)"
+out=out/demo
+mkdir -p "$out"
+threads=$(nproc 2>/dev/null || echo 2)
+
+echo "demo: it-scan samples/vtest.mp4"
+"$bin/it-scan" -q --count-frames samples/vtest.mp4 >"$out/manifest.jsonl"
+cat "$out/manifest.jsonl"
+
+echo "demo: it-encode (bundled model, 256x256 center crop, global_elbo at rate 0.5)"
+start=$(date +%s.%N)
+"$bin/it-encode" -q -@ "$threads" --short-side 256 --crop 256x256 --avg-rate 0.5 \
+  -o "$out/tokens.itok" "$out/manifest.jsonl"
+end=$(date +%s.%N)
+frames=$(sed -n 's/.*"frames":\([0-9]*\).*/\1/p' "$out/manifest.jsonl")
+echo "demo: $frames frames in $(awk "BEGIN { printf \"%.1f\", $end - $start }") s"
+
+echo "demo: the token stream, read back:"
+build/release/tests/helpers/dump_stream "$out/tokens.itok" 2>/dev/null | cut -c1-160 ||
+  python3 examples/read_stream.py "$out/tokens.itok"
+echo "demo: outputs are in $(pwd)/$out/:"
+ls -l "$out"

@@ -12,6 +12,7 @@ tests/model/infotok_ref.py, InfoTok-style:
   masked  = decode(codes * keep)                         (with gradient; skipped when r == 1,
                                                           where it equals full but one token)
   loss    = l1(full) + w_mse*mse(full) + [r<1] (l1(masked) + w_mse*mse(masked))
+            + w_bound * mean(relu(|pre_fsq| - 2)^2)           (keeps tanh of the FSQ unsaturated)
 
 Seeded (torch, numpy-per-step data), resumable (--resume, checkpoint every --ckpt-every steps
 to --ckpt), torch.set_num_threads(2). Export with --export (or export.py logic below) to the
@@ -97,6 +98,13 @@ def init_model(cfg, seed):
                 p.fill_(1.0)
             elif n.endswith(".bias"):
                 p.zero_()
+        # Transformer residual branches start near zero (the ViT starts close to the identity):
+        # with N(0, 1/fan_in) everywhere, the attention branch (whose in-projection applies
+        # twice, the official quirk) outweighs the residual stream ~3:1 at init and averages
+        # tokens, which slowed early learning badly (measured: a CNN-only model learned faster).
+        for blk in list(model.vit_encoder) + list(model.vit_decoder):
+            blk.attention.mha.out_proj.weight.zero_()
+            blk.mlp.w2.weight.zero_()
     return model
 
 
@@ -141,7 +149,8 @@ def export(ckpt_path, out_path, dtype="F32", metrics_path=None):
         "steps": ck["step"], "seed": args["seed"], "batch": args["batch"],
         "clip": [args["frames"], args["size"], args["size"]], "lr": args["lr"],
         "losses": "l1 + %g*mse on the full-rate decode and on the chunk_loss-masked decode "
-                  "(rate drawn from {1,0.75,0.5,0.25}); FSQ straight-through" % args["w_mse"],
+                  "(rate drawn from {1,0.75,0.5,0.25}); + %g*mean(relu(|pre_fsq|-%g)^2); FSQ "
+                  "straight-through" % (args["w_mse"], args.get("w_bound", 0), args.get("bound_margin", 2.0)),
         "final_train_loss_ema": hist[-1]["ema"] if hist else None,
     }
     if metrics_path and os.path.exists(metrics_path):
@@ -169,6 +178,8 @@ def main():
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--w-mse", type=float, default=1.0)
+    ap.add_argument("--w-bound", type=float, default=1.0)
+    ap.add_argument("--bound-margin", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt", default="/tmp/infotok_small.ckpt")
@@ -215,10 +226,15 @@ def main():
         lr = lr_at(step, args.steps, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        codes = fsq_ste(model, encode_train(model, x))
+        pre = encode_train(model, x)
+        codes = fsq_ste(model, pre)
+        # keep the pre-FSQ latent where tanh is not saturated (|z| > ~2 changes no code and
+        # passes ~no gradient through the bound; without this the encoder drifts to |z| ~ 100
+        # and the FSQ collapses to a few dozen codes, as a first run did by step 300)
+        loss_bound = args.w_bound * F.relu(pre.abs() - args.bound_margin).pow(2).mean()
         full = model.decode(codes)
         loss_full = recon_loss(x, full, args.w_mse)
-        loss = loss_full
+        loss = loss_full + loss_bound
         loss_m = torch.tensor(float("nan"))
         if rate < 1.0:
             with torch.no_grad():
@@ -235,14 +251,16 @@ def main():
         with torch.no_grad():
             mse = (full.detach().clamp(-1, 1) - x).pow(2).mean().item() / 4.0  # on [0,1]
             psnr = -10 * math.log10(max(mse, 1e-10))
+            ncode = len(torch.unique(model.quantizer(pre.detach())[0]))
         ema = psnr if ema is None else 0.98 * ema + 0.02 * psnr
-        hist.append({"step": step, "loss": round(loss.item(), 5), "psnr_full": round(psnr, 3),
+        hist.append({"step": step, "loss": round(loss.item(), 5), "psnr_full": round(psnr, 3), "codes": ncode,
                      "ema": round(ema, 3), "rate": rate})
         dt = time.time() - t0
         if step % 10 == 0 or step <= 5:
             print("step %d/%d lr %.2e loss %.4f (full %.4f masked@%.2f %.4f) psnr_full %.2f ema %.2f "
-                  "gnorm %.2f %.2fs/step elapsed %.0fs" % (step, args.steps, lr, loss.item(), loss_full.item(),
-                  rate, loss_m.item(), psnr, ema, float(gn), dt, time.time() - t_start), flush=True)
+                  "gnorm %.2f |pre| max %.2f codes %d/%d %.2fs/step elapsed %.0fs" % (step, args.steps, lr, loss.item(),
+                  loss_full.item(), rate, loss_m.item(), psnr, ema, float(gn), float(pre.abs().max()), ncode,
+                  pre[:, 0].numel(), dt, time.time() - t_start), flush=True)
         if args.time_steps and step >= args.time_steps:
             return
         if step % args.ckpt_every == 0 or step == args.steps:
