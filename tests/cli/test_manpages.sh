@@ -1,11 +1,14 @@
 #!/bin/sh
-# test_manpages: every long option a tool's --help lists is documented in its man page,
-# and every option the man page documents is in --help.
+# test_manpages: for every installed tool, each long option its --help lists is documented in
+# its man page, and every option the man page documents is in --help.
 . "$top_srcdir/tests/cli/lib.sh"
-for tool in it-scan it-encode; do
+for bin in "$top_builddir"/it-*; do
+  [ -x "$bin" ] && [ -f "$bin" ] || continue
+  tool=${bin##*/}
+  case $tool in *.*) continue ;; esac
   page=$top_srcdir/man/$tool.1
   [ -f "$page" ] || { fail "$tool: no man page"; continue; }
-  "$top_builddir/$tool" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >"$TMP/help"
+  "$bin" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >"$TMP/help"
   sed 's/\\-/-/g' "$page" | grep -o -- '--[a-z][a-z0-9-]*' | sort -u >"$TMP/man"
   comm -23 "$TMP/help" "$TMP/man" | while read -r opt; do echo "FAIL: $tool: $opt not in the man page" >&2; done
   comm -13 "$TMP/help" "$TMP/man" | while read -r opt; do echo "FAIL: $tool: $opt not in --help" >&2; done

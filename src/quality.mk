@@ -1,0 +1,1 @@
+# src/quality.mk: see Makefile.am for the shared variables.

@@ -1,0 +1,1 @@
+# tools/slurm.mk: see Makefile.am for the shared variables.

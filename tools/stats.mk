@@ -1,0 +1,1 @@
+# tools/stats.mk: see Makefile.am for the shared variables.
