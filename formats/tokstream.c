@@ -338,6 +338,12 @@ static int check_window_arrays(const it_window_rec *r, const char *where)
     return 0;
 }
 
+int it_window_rec_check(const it_window_rec *r, const char *where)
+{
+    int rc = check_window_fields(r, where);
+    return rc < 0 ? rc : check_window_arrays(r, where);
+}
+
 static int seq_window(seq_state *s, const it_window_rec *r, const char *where)
 {
     int rc = seq_common(s, IT_REC_WINDOW, where);

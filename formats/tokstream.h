@@ -101,6 +101,12 @@ const it_alloc_rec *it_stream_alloc(const it_stream_reader *r);
 uint64_t it_stream_record_number(const it_stream_reader *r); /* 1-based, for messages */
 void it_stream_reader_free(it_stream_reader **r);
 
+/* ---- shared checks ------------------------------------------------------------------------- */
+/* The invariants every window record satisfies (fields, array values, elbo_mean equal to the
+ * mean of the map, mask count), as the stream reader checks them; other containers of window
+ * records (token shards) use the same. IT_E_FORMAT with `where` prefixed to the message. */
+int it_window_rec_check(const it_window_rec *r, const char *where);
+
 /* ---- CRC-32 (formats/crc32.c), shared by the formats ------------------------------------- */
 /* IEEE 802.3 / zlib crc32(): start with crc = 0; chain by passing the previous result. */
 uint32_t it_crc32(uint32_t crc, const void *p, size_t n);
