@@ -1,1 +1,6 @@
-# tools/pack.mk: see Makefile.am for the shared variables.
+# tools/pack.mk: it-pack (token shards) and its tests.
+bin_PROGRAMS += it-pack
+it_pack_SOURCES = tools/it-pack.c tools/pack.h tools/pack_create.c tools/pack_inspect.c tools/pack_export.c
+it_pack_CPPFLAGS = $(IT_USE_CPPFLAGS)
+it_pack_LDADD = tools/libtoolcommon.la $(IT_USE_LIBS)
+dist_man_MANS += man/it-pack.1
