@@ -78,7 +78,8 @@ int shard_append_trailer(int fd, const char *name)
     shard_put_be64(t + 8, (uint64_t)end);
     shard_put_be32(t + 16, crc);
     shard_put_be32(t + 20, 1);
-    /* the last 8 bytes: the CRC-32 of the trailer's first 24, so the trailer vouches for itself */
+    /* then the CRC-32 of the trailer's first 24 bytes, so the trailer vouches for itself, and 4
+     * zero bytes */
     shard_put_be32(t + 24, it_crc32(0, t, 24));
     if (pwrite(fd, t, sizeof t, end) != (ssize_t)sizeof t)
         return it_error_set(IT_E_IO, "%s: cannot write the trailer: %s", name, strerror(errno));
@@ -92,7 +93,7 @@ int shard_check_trailer(int fd, const char *name, uint64_t size, int check_crc, 
         memcmp(t, SHARD_TRAILER_MAGIC, 8) != 0)
         return it_error_set(IT_E_TRUNCATED, "%s: no shard trailer at the end: an incomplete or truncated "
                             "shard, or not a shard", name);
-    if (shard_get_be32(t + 24) != it_crc32(0, t, 24))
+    if (shard_get_be32(t + 24) != it_crc32(0, t, 24) || shard_get_be32(t + 28) != 0)
         return it_error_set(IT_E_CHECKSUM, "%s: the shard trailer is damaged", name);
     if (shard_get_be32(t + 20) != 1)
         return it_error_set(IT_E_UNSUPPORTED, "%s: trailer version %" PRIu32 " is not supported", name,

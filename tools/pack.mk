@@ -4,3 +4,6 @@ it_pack_SOURCES = tools/it-pack.c tools/pack.h tools/pack_create.c tools/pack_in
 it_pack_CPPFLAGS = $(IT_USE_CPPFLAGS)
 it_pack_LDADD = tools/libtoolcommon.la $(IT_USE_LIBS)
 dist_man_MANS += man/it-pack.1
+
+TESTS += tests/pack/test_pack.sh tests/pack/test_pack_kill.sh
+EXTRA_DIST += tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/pack/read_megatron.py examples/read_shard.py

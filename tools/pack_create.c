@@ -281,33 +281,9 @@ static int finish_shard(packer *p)
     return it_shard_writer_finish(&p->w);
 }
 
-/* mkdir -p of the prefix's directory: "-o shards/part" should just work. */
-static int make_parent(const char *prefix)
-{
-    char *d = strdup(prefix);
-    if (!d)
-        return it_error_set(IT_E_NOMEM, "out of memory");
-    char *slash = strrchr(d, '/');
-    int rc = 0;
-    if (slash && slash != d) {
-        *slash = '\0';
-        for (char *q = d + 1; rc == 0 && q; q = strchr(q + 1, '/')) {
-            char c = *q;
-            *q = '\0';
-            if (mkdir(d, 0777) != 0 && errno != EEXIST)
-                rc = it_error_set(IT_E_IO, "%s: cannot create the directory: %s", d, strerror(errno));
-            *q = c;
-            if (!c)
-                break;
-        }
-    }
-    free(d);
-    return rc;
-}
-
 static int start_shard(packer *p)
 {
-    int prc = make_parent(p->prefix);
+    int prc = pack_make_parent(p->prefix);
     if (prc < 0)
         return prc;
     char *name = shard_name(p->prefix, p->next_shard);

@@ -342,6 +342,11 @@ int pack_export(int argc, char **argv)
     if (optind == argc)
         return usage_error("no input given");
     video_buf v = {0};
+    int prc = pack_make_parent(x.prefix);
+    if (prc < 0) {
+        print_lib_error(prc, "cannot export");
+        return EXIT_FATAL;
+    }
     if (ex_begin(&x) < 0) {
         status = EXIT_FATAL;
         goto done;
