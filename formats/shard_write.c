@@ -352,7 +352,8 @@ int it_shard_writer_finish(it_shard_writer **wp)
     char *stats = NULL, *alloc = NULL, *complete = NULL;
     if (w->open)
         IT_FAIL(IT_E_INVALID, "%s: finished with video %" PRIu32 " still open", w->partial, w->ordinal);
-    qsort(w->ids, w->nids, sizeof *w->ids, cmp_id);
+    if (w->nids)
+        qsort(w->ids, w->nids, sizeof *w->ids, cmp_id);
     for (size_t i = 0; i < w->nids; i++) {
         unsigned char key[12];
         shard_put_be64(key, w->ids[i].id);

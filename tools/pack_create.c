@@ -228,7 +228,8 @@ static int resume_scan(packer *p)
         }
     }
     /* merge duplicates into counts, sorted for bsearch */
-    qsort(p->skip, p->nskip, sizeof *p->skip, cmp_idc);
+    if (p->nskip)
+        qsort(p->skip, p->nskip, sizeof *p->skip, cmp_idc);
     size_t k = 0;
     for (size_t i = 0; i < p->nskip; i++) {
         if (k > 0 && p->skip[k - 1].id == p->skip[i].id)
