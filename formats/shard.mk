@@ -3,3 +3,4 @@
 libinfotok_la_SOURCES += formats/shard.h formats/shard_internal.h formats/shard_common.c \
 	formats/shard_record.c formats/shard_write.c formats/shard_read.c \
 	formats/records.h formats/records.c
+dist_man_MANS += man/infotok-shard.5

@@ -7,3 +7,10 @@ dist_man_MANS += man/it-pack.1
 
 TESTS += tests/pack/test_pack.sh tests/pack/test_pack_kill.sh
 EXTRA_DIST += tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/pack/read_megatron.py examples/read_shard.py
+EXTRA_DIST += tests/pack/fuzz_shard_record.c tests/pack/fuzz.sh
+
+# Fuzzing the shard record decoder (clang + libFuzzer; never part of make check):
+#   make fuzz-shard [FUZZ_SECONDS=60]
+fuzz-shard:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(SHELL) $(top_srcdir)/tests/pack/fuzz.sh $(top_srcdir) fuzz-shard.work
+.PHONY: fuzz-shard
