@@ -46,7 +46,10 @@ TESTS += tests/model/test_official.sh
 EXTRA_DIST += tests/model/test_official.sh tests/model/official_io.py
 
 # Benchmarks (built by `make bench`, never run by make check): tests/bench/.
-EXTRA_PROGRAMS = tests/bench/bench_model
+EXTRA_PROGRAMS = tests/bench/bench_model tests/bench/bench_shard
+tests_bench_bench_shard_SOURCES = tests/bench/bench_shard.c
+tests_bench_bench_shard_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_bench_bench_shard_LDADD = $(IT_USE_LIBS)
 tests_bench_bench_model_SOURCES = tests/bench/bench_model.c
 tests_bench_bench_model_CPPFLAGS = $(IT_USE_CPPFLAGS)
 tests_bench_bench_model_LDADD = $(IT_USE_LIBS)
@@ -54,7 +57,7 @@ CLEANFILES += $(EXTRA_PROGRAMS)
 bench: $(EXTRA_PROGRAMS)
 .PHONY: bench
 EXTRA_DIST += tests/bench/scan-vs-ffprobe.sh tests/bench/RESULTS.md
-EXTRA_DIST += tests/bench/bench_torch.py tests/bench/engine-vs-torch.sh
+EXTRA_DIST += tests/bench/bench_torch.py tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh
 
 # examples/: run as documented (tests/cli/test_examples.sh).
 check_PROGRAMS += examples/read_stream
