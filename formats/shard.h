@@ -48,6 +48,7 @@ typedef struct it_shard_write_opts {
     int zstd_level;        /* 0: the default (IT_SHARD_DEFAULT_LEVEL) */
     unsigned batch;        /* records per transaction; 0: 256 */
     const char *provenance_json; /* object: tool, versions, command line, inputs */
+    size_t map_size;       /* the first LMDB map size; 0: 64 MiB. It doubles when full. */
 } it_shard_write_opts;
 #define IT_SHARD_DEFAULT_LEVEL 9
 

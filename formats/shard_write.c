@@ -137,7 +137,7 @@ int it_shard_writer_new(it_shard_writer **out, const char *path, const char *hea
     it_shard_writer *w = calloc(1, sizeof *w);
     IT_CHECK_ALLOC(w, "a shard writer");
     w->batch = opts && opts->batch ? opts->batch : 256;
-    w->mapsize = (size_t)64 << 20;
+    w->mapsize = opts && opts->map_size ? opts->map_size : (size_t)64 << 20;
     w->path = dupstr(path);
     w->header = dupstr(header_json);
     w->provenance = dupstr(opts && opts->provenance_json ? opts->provenance_json : "{}");

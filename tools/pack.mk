@@ -14,3 +14,9 @@ EXTRA_DIST += tests/pack/fuzz_shard_record.c tests/pack/fuzz.sh
 fuzz-shard:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(SHELL) $(top_srcdir)/tests/pack/fuzz.sh $(top_srcdir) fuzz-shard.work
 .PHONY: fuzz-shard
+
+check_PROGRAMS += tests/pack/test_shard
+tests_pack_test_shard_SOURCES = tests/pack/test_shard.c
+tests_pack_test_shard_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_pack_test_shard_LDADD = $(IT_USE_LIBS)
+TESTS += tests/pack/test_shard
