@@ -32,7 +32,8 @@ typedef struct packer {
     const char *prefix;
     uint64_t shard_size;
     int level, quiet;
-    int realloc, strategy;   /* realloc: 1 re-allocate, 2 strip to full rate, 0 keep the input's */
+    int realloc, strategy;   /* realloc: 1 re-allocate, 2 strip to full rate, 0 keep the input's,
+                                3 re-allocate global_elbo inputs as they were (adopt_input_alloc) */
     float avg_rate;
     it_elbo_stat stat;       /* corpus statistic for global_elbo */
     int have_input_alloc;
@@ -101,11 +102,35 @@ static int input_rate_strategy(const char *header)
     return strategy;
 }
 
-/* The corpus ELBO statistic from the inputs: shards give their stored sums, streams are read. */
-static int corpus_stat(char **inputs, int n, it_elbo_stat *stat)
+static double input_avg_rate(const char *header)
 {
+    json_error_t e;
+    json_t *h = json_loads(header, 0, &e);
+    double r = json_number_value(json_object_get(json_object_get(h, "rate"), "avg_rate"));
+    json_decref(h);
+    return r;
+}
+
+typedef struct named_alloc { const char *name; it_alloc_rec a; } named_alloc;
+
+static int allocs_add(named_alloc **v, size_t *n, const char *name, const it_alloc_rec *a)
+{
+    named_alloc *p = realloc(*v, (*n + 1) * sizeof *p);
+    if (!p)
+        return 0;
+    *v = p;
+    p[(*n)++] = (named_alloc){name, *a};
+    return 1;
+}
+
+/* The corpus ELBO statistic from the inputs: shards give their stored sums, streams are read. */
+static int corpus_stat(char **inputs, int n, it_elbo_stat *stat, const it_alloc_rec *check)
+{
+    named_alloc *allocs = NULL;
+    size_t nallocs = 0;
     for (int i = 0; i < n; i++) {
         if (strcmp(inputs[i], "-") == 0) {
+            free(allocs);
             print_error("global_elbo needs the corpus statistic before the first record: give --elbo-stat "
                         "(it-pack elbo-stat) or a file instead of stdin");
             return -1;
@@ -114,6 +139,7 @@ static int corpus_stat(char **inputs, int n, it_elbo_stat *stat)
         int rc = it_record_reader_open(&r, inputs[i]), type;
         if (rc < 0) {
             print_lib_error(rc, "cannot read");
+            free(allocs);
             return -1;
         }
         if (it_record_reader_kind(r) == IT_RECORDS_SHARD) {
@@ -125,16 +151,31 @@ static int corpus_stat(char **inputs, int n, it_elbo_stat *stat)
             if (rc == 0)
                 it_elbo_stat_merge(stat, &part);
         } else {
-            while ((rc = it_record_next(r, &type)) == 1)
+            while ((rc = it_record_next(r, &type)) == 1) {
                 if (type == IT_REC_WINDOW)
                     it_elbo_stat_add(stat, it_record_window(r)->elbo_mean);
+                else if (type == IT_REC_ALLOCATION && check && !allocs_add(&allocs, &nallocs, inputs[i], it_record_alloc(r)))
+                    rc = it_error_set(IT_E_NOMEM, "out of memory");
+            }
         }
         it_record_reader_free(&r);
         if (rc < 0) {
             print_lib_error(rc, "cannot read");
+            free(allocs);
             return -1;
         }
     }
+    /* inputs adopted as they are: each was allocated over exactly this corpus */
+    for (size_t i = 0; check && i < nallocs; i++) {
+        const it_alloc_rec *a = &allocs[i].a;
+        if (a->elbo_count != stat->count || a->elbo_sum_fixed != stat->sum_fixed || a->avg_rate != check->avg_rate) {
+            print_error("%s: allocated over another corpus than these inputs (%" PRIu64 " windows, not %" PRIu64
+                        "): give --avg-rate to re-allocate them together", allocs[i].name, a->elbo_count, stat->count);
+            free(allocs);
+            return -1;
+        }
+    }
+    free(allocs);
     return 0;
 }
 
@@ -254,6 +295,48 @@ static int resume_scan(packer *p)
     return 0;
 }
 
+/* Inputs that are global_elbo streams are packed as they are by re-allocating them with their
+ * own rate over the statistic of all inputs: the same function on the same numbers gives the
+ * same masks, and each input's ALLOCATION record is checked against it. (Copying rates as they
+ * come is not possible: the ALLOCATION record is at the end of a stream, after shards may
+ * have been finished.) Returns 1 when that applies, 0 when not, <0 on error. */
+static int adopt_input_alloc(packer *p, char **inputs, int n)
+{
+    int global = 0, other = 0;
+    double rate = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(inputs[i], "-") == 0)
+            continue; /* checked when its header arrives */
+        it_record_reader *r = NULL;
+        int type, rc = it_record_reader_open(&r, inputs[i]);
+        if (rc == 0 && (rc = it_record_next(r, &type)) == 1 && type == IT_REC_HEADER) {
+            if (input_rate_strategy(it_record_json(r)) == IT_STRATEGY_GLOBAL_ELBO) {
+                double ri = input_avg_rate(it_record_json(r));
+                if (global && ri != rate)
+                    rc = it_error_set(IT_E_INVALID, "%s: global_elbo at rate %g, another input at %g: give "
+                                      "--avg-rate to re-allocate them together", inputs[i], ri, rate);
+                global = 1;
+                rate = ri;
+            } else {
+                other = 1;
+            }
+        }
+        it_record_reader_free(&r);
+        if (rc < 0)
+            return rc;
+    }
+    if (!global)
+        return 0;
+    if (other)
+        return it_error_set(IT_E_INVALID, "some inputs are global_elbo streams and some are not: give "
+                            "--avg-rate/--strategy to re-allocate them together, or --full-rate");
+    if (!(rate >= IT_RATE_MIN && rate <= IT_RATE_MAX))
+        return it_error_set(IT_E_FORMAT, "a global_elbo input's header has no usable avg_rate");
+    p->strategy = IT_STRATEGY_GLOBAL_ELBO;
+    p->avg_rate = (float)rate;
+    return 1;
+}
+
 static int take_skip(packer *p, uint64_t id)
 {
     id_count key = {id, 0};
@@ -268,7 +351,7 @@ static int finish_shard(packer *p)
 {
     if (!p->w)
         return 0;
-    if (p->realloc == 1 && p->strategy == IT_STRATEGY_GLOBAL_ELBO) {
+    if ((p->realloc == 1 || p->realloc == 3) && p->strategy == IT_STRATEGY_GLOBAL_ELBO) {
         it_alloc_rec a = {IT_STRATEGY_GLOBAL_ELBO, p->avg_rate, p->stat.count, p->stat.sum_fixed};
         int rc = it_shard_write_alloc(p->w, &a);
         if (rc < 0)
@@ -340,9 +423,9 @@ static int pack_input(packer *p, const char *path)
                 rc = it_error_set(IT_E_INVALID, "%s: made with another model or window options than the first "
                                   "input; shards hold one model's tokens", it_record_reader_name(r));
             if (rc >= 0 && p->realloc == 0 && input_rate_strategy(h) == IT_STRATEGY_GLOBAL_ELBO)
-                rc = it_error_set(IT_E_INVALID, "%s: its rates depend on its corpus statistic (global_elbo); "
-                                  "give --strategy/--avg-rate to re-allocate, or --full-rate",
-                                  it_record_reader_name(r));
+                rc = it_error_set(IT_E_INVALID, "%s: its rates depend on its corpus statistic (global_elbo), "
+                                  "which is at its end: give --avg-rate (and --elbo-stat) to re-allocate, a "
+                                  "file instead of stdin, or --full-rate", it_record_reader_name(r));
             break;
         }
         case IT_REC_VIDEO: {
@@ -373,7 +456,7 @@ static int pack_input(packer *p, const char *path)
                 rec.rate = 0;
                 rec.kept = 0;
                 rec.keep = NULL;
-            } else if (p->realloc == 1) {
+            } else if (p->realloc == 1 || p->realloc == 3) {
                 if (nt > p->keep_cap) {
                     uint8_t *k = realloc(p->keep, nt);
                     if (!k) {
@@ -405,6 +488,11 @@ static int pack_input(packer *p, const char *path)
         }
         case IT_REC_ALLOCATION: {
             const it_alloc_rec *a = it_record_alloc(r);
+            const it_alloc_rec ours = {IT_STRATEGY_GLOBAL_ELBO, p->avg_rate, p->stat.count, p->stat.sum_fixed};
+            if (p->realloc == 3 && !same_alloc(a, &ours))
+                rc = it_error_set(IT_E_INVALID, "%s: allocated over another corpus than these inputs (%" PRIu64
+                                  " windows, not %" PRIu64 "): give --avg-rate to re-allocate them together",
+                                  it_record_reader_name(r), a->elbo_count, p->stat.count);
             if (p->realloc == 0) {
                 if (p->have_input_alloc && !same_alloc(a, &p->input_alloc))
                     rc = it_error_set(IT_E_INVALID, "%s: its allocation differs from an earlier input's; give "
@@ -496,8 +584,20 @@ int pack_create(int argc, char **argv, int merge)
         print_error("out of memory");
         return EXIT_FATAL;
     }
-    if (p.realloc == 1 && p.strategy == IT_STRATEGY_GLOBAL_ELBO) {
-        if ((stat_file ? read_elbo_stat_file(stat_file, &p.stat) : corpus_stat(argv + optind, argc - optind, &p.stat)) < 0) {
+    if (p.realloc == 0) {
+        int adopt = adopt_input_alloc(&p, argv + optind, argc - optind);
+        if (adopt < 0) {
+            print_lib_error(adopt, "cannot pack");
+            status = EXIT_FATAL;
+            goto done;
+        }
+        if (adopt)
+            p.realloc = 3;
+    }
+    if ((p.realloc == 1 || p.realloc == 3) && p.strategy == IT_STRATEGY_GLOBAL_ELBO) {
+        const it_alloc_rec adopted = {IT_STRATEGY_GLOBAL_ELBO, p.avg_rate, 0, 0};
+        if ((stat_file ? read_elbo_stat_file(stat_file, &p.stat)
+                       : corpus_stat(argv + optind, argc - optind, &p.stat, p.realloc == 3 ? &adopted : NULL)) < 0) {
             status = EXIT_FATAL;
             goto done;
         }

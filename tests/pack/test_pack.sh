@@ -46,10 +46,15 @@ it-pack dump s/gm-00000.itshard | nohead | cmp -s - g.dump || fail "sharded glob
 # ... and computed from the inputs when no statistic is given
 it-pack -q -o s/g2 --avg-rate 0.5 a.itok b.itok || fail "global_elbo over two streams failed"
 it-pack dump s/g2-00000.itshard | nohead | cmp -s - g.dump || fail "global_elbo over streams differs"
-# a global_elbo stream is not packed as is: its rates depend on its own corpus
-expect_status 3 it-pack -q -o s/bad g.itok 2>err.txt
-grep -q 'global_elbo' err.txt || fail "no reason given for refusing a global_elbo stream"
-[ ! -e s/bad-00000.itshard ] || fail "a refused run left a shard"
+# a global_elbo stream packs as it is (re-allocated over the same corpus: the same masks) ...
+it-pack -q -o s/asis g.itok || fail "packing a global_elbo stream failed"
+it-pack dump s/asis-00000.itshard | nohead | cmp -s - g.dump || fail "a global_elbo stream packed as is differs"
+# ... but not from stdin (its statistic is at its end), nor with inputs of another corpus
+expect_status 3 it-pack -q -o s/bad - <g.itok 2>err.txt
+grep -q 'global_elbo' err.txt || fail "no reason given for refusing a global_elbo stream on stdin"
+expect_status 3 it-pack -q --shard-size 1K -o s/bad g.itok g.itok 2>err.txt
+grep -q 'another corpus' err.txt || fail "no reason given for refusing streams allocated over other corpora"
+ls s | grep -q '^bad' && fail "a refused run left files"
 
 # 3. Small shards: several files, whole videos each; merging them back gives one.
 it-pack -q -o s/small --shard-size 1K a.itok b.itok || fail "small shards failed"
