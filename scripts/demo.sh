@@ -1,6 +1,6 @@
 #!/bin/sh
 # demo.sh: set up, build, and run the main job on the bundled sample video with the bundled
-# model: scan -> encode, then read the token stream back. Outputs go to out/demo/.
+# model: scan -> encode -> pack, then read the tokens back. Outputs go to out/demo/.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
@@ -25,8 +25,13 @@ end=$(date +%s.%N)
 frames=$(sed -n 's/.*"frames":\([0-9]*\).*/\1/p' "$out/manifest.jsonl")
 echo "demo: $frames frames in $(awk "BEGIN { printf \"%.1f\", $end - $start }") s"
 
-echo "demo: the token stream, read back:"
-build/release/tests/helpers/dump_stream "$out/tokens.itok" 2>/dev/null | cut -c1-160 ||
-  python3 examples/read_stream.py "$out/tokens.itok"
+echo "demo: it-pack (zstd-compressed LMDB shard), verify, list, export for Megatron-LM"
+rm -f "$out"/shards-*.itshard
+"$bin/it-pack" -q -o "$out/shards" "$out/tokens.itok"
+"$bin/it-pack" verify "$out"/shards-*.itshard
+"$bin/it-pack" list "$out"/shards-*.itshard
+"$bin/it-pack" export -q --format megatron -o "$out/megatron" "$out"/shards-*.itshard
+echo "demo: stream $(wc -c <"$out/tokens.itok") bytes, shard $(cat "$out"/shards-*.itshard | wc -c) bytes," \
+  "Megatron tokens $(wc -c <"$out/megatron.bin") bytes"
 echo "demo: outputs are in $(pwd)/$out/:"
 ls -l "$out"
