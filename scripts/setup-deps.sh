@@ -3,6 +3,7 @@
 # Idempotent: packages already present are left as they are. Run as root (or through sudo).
 #   scripts/setup-deps.sh            build + test dependencies
 #   scripts/setup-deps.sh --torch    also python3-torch, for regenerating model fixtures
+#   scripts/setup-deps.sh --browser  also chromium, to render it-stats' figures in a test
 set -eu
 
 build="build-essential autoconf automake libtool pkg-config
@@ -14,6 +15,7 @@ extra=""
 for arg in "$@"; do
   case "$arg" in
     --torch) extra="$extra python3-torch" ;;
+    --browser) extra="$extra chromium" ;;
     *) echo "setup-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

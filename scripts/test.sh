@@ -3,7 +3,7 @@
 # distribution tarball builds and passes too. This is what .ci/run and the README run.
 set -eu
 cd "$(dirname "$0")/.."
-scripts/setup-deps.sh
+scripts/setup-deps.sh --browser
 [ -x configure ] || autoreconf -fi
 mkdir -p build/test && cd build/test
 [ -f Makefile ] || ../../configure --enable-sanitizers

@@ -1,1 +1,7 @@
-# src/quality.mk: see Makefile.am for the shared variables.
+# src/quality.mk: PSNR and SSIM of RGB frames (src/quality.h) and their tests.
+libinfotok_la_SOURCES += src/quality.h src/quality.c
+check_PROGRAMS += tests/unit/test_quality
+tests_unit_test_quality_SOURCES = tests/unit/test_quality.c
+tests_unit_test_quality_CPPFLAGS = $(IT_USE_CPPFLAGS)
+tests_unit_test_quality_LDADD = $(IT_USE_LIBS)
+TESTS += tests/unit/test_quality

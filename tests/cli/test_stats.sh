@@ -1,0 +1,145 @@
+#!/bin/sh
+# test_stats: it-stats on real clips through it-encode with the bundled model: the report
+# against an expected file (volatile and build-dependent fields stripped); the token checksum
+# ignores input order and sees a changed token; shards report like streams; --check; JSON;
+# --psnr against ffmpeg's psnr filter and SSIM against an independent numpy implementation;
+# --plot figures that parse and, where Debian's chromium is installed, render to a picture.
+. "$top_srcdir/tests/cli/lib.sh"
+need_gen
+need_ffmpeg
+PY=/usr/bin/python3
+V=$GEN/videos
+cd "$TMP" || hard "no temp dir"
+it-encode -q --full-rate --crop 48x48 -o a.itok "$V/long.mkv" "$V/h264.mp4" || hard "it-encode failed"
+it-encode -q --full-rate --crop 48x48 -o b.itok "$V/vp9.webm" || hard "it-encode failed"
+
+# 1. The report. Stripped: the version and command line, sizes (streams hold command lines),
+# paths, and everything computed from ELBO maps, whose last bits differ between builds.
+it-stats a.itok b.itok >report.txt || fail "it-stats failed"
+grep -v -E '^# (This file|The command)|archive bytes|ELBO|^EL|^RE' report.txt |
+  sed -E 's|^(VD\t.*\t)[^\t]*/([^/]*)$|\1\2|' >report.cmp
+compare_text stats-report.txt report.cmp
+grep -q '^SN	codebook size:	64000$' report.txt || fail "the codebook size is not stated"
+
+# 2. The checksum: order-free, and one token's difference shows.
+sum() { it-stats "$@" | sed -n 's/^SN	token checksum:	//p'; }
+s1=$(sum a.itok b.itok); s2=$(sum b.itok a.itok)
+[ -n "$s1" ] && [ "$s1" = "$s2" ] || fail "checksum depends on input order: $s1 $s2"
+it-pack -q -o p/one --strategy static --avg-rate 1 a.itok || hard "it-pack failed"
+s3=$(sum p/one-00000.itshard b.itok)
+[ "$s3" != "$s1" ] || fail "a re-allocation that dropped tokens kept the checksum"
+# 3. Shards report like the streams they hold.
+it-pack -q -o p/full a.itok b.itok || hard "it-pack failed"
+[ "$(sum p/full-00000.itshard)" = "$s1" ] || fail "a shard's checksum differs from its streams'"
+it-stats p/full-00000.itshard | grep -E '^(SN	(videos|windows|frames|tokens|codes)|WL|VL|CU)' >shard.txt
+grep -E '^(SN	(videos|windows|frames|tokens|codes)|WL|VL|CU)' report.txt | cmp -s - shard.txt || fail "shard stats differ"
+
+# 4. --check
+head -c 2000 a.itok >cut.itok
+cp a.itok flip.itok && printf '\001' | dd of=flip.itok bs=1 seek=900 conv=notrunc 2>/dev/null
+it-stats --check a.itok cut.itok flip.itok p/full-00000.itshard >check.txt; st=$?
+[ "$st" = 1 ] || fail "--check exit status $st with bad inputs"
+[ "$(grep -c '^ok' check.txt)" = 2 ] && [ "$(grep -c '^BAD' check.txt)" = 2 ] || fail "--check: $(cat check.txt)"
+grep -q 'BAD	cut.itok	.*truncated\|BAD	cut.itok	.*ends' check.txt || fail "--check does not say why: $(cat check.txt)"
+expect_status 0 it-stats --check a.itok >/dev/null
+
+# 5. JSON: the same summary.
+if command -v jq >/dev/null 2>&1; then
+  it-stats --format json a.itok b.itok >r.json || fail "--format json failed"
+  [ "$(jq -r '.summary["tokens kept"]' r.json)" = "$(sed -n 's/^SN	tokens kept:	//p' report.txt)" ] ||
+    fail "JSON and TSV disagree on tokens kept"
+  [ "$(jq -r '.summary["token checksum"]' r.json)" = "$s1" ] || fail "JSON checksum differs"
+fi
+
+# 6. --psnr of one video against ffmpeg and numpy on the same frame pairs.
+it-encode -q --full-rate --crop 48x48 -o one.itok "$V/long.mkv" || hard "it-encode failed"
+it-stats --psnr one.itok >q.txt || fail "--psnr failed"
+ours=$(awk -F'\t' '$1 == "PV" {print $5}' q.txt); ours_ssim=$(awk -F'\t' '$1 == "PV" {print $6}' q.txt)
+it-decode -q --format raw -o dec.rgb one.itok || hard "it-decode failed"
+"$FFMPEG" -v error -i "$V/long.mkv" -vf crop=48:48 -f rawvideo -pix_fmt rgb24 - >src.rgb
+ff=$("$FFMPEG" -v info -f rawvideo -pix_fmt rgb24 -s 48x48 -i dec.rgb -f rawvideo -pix_fmt rgb24 -s 48x48 -i src.rgb \
+  -lavfi psnr -f null - 2>&1 | sed -n 's/.*PSNR.* average:\([0-9.]*\).*/\1/p')
+# ffmpeg's average is 10 log10(255^2 / mean MSE over frames and planes): the TokenBench video PSNR
+awk -v a="$ours" -v b="$ff" 'BEGIN { d = a - b; exit !(b != "" && d < 0.006 && d > -0.006) }' ||
+  fail "PSNR $ours differs from ffmpeg's $ff (printed to 2 decimals)"
+$PY - dec.rgb src.rgb "$ours" "$ours_ssim" <<'EOF' || fail "PSNR/SSIM differ from the numpy computation"
+import sys
+import numpy as np
+a = np.fromfile(sys.argv[1], np.uint8).reshape(-1, 48, 48, 3).astype(np.float64)
+b = np.fromfile(sys.argv[2], np.uint8).reshape(-1, 48, 48, 3).astype(np.float64)
+psnr = 10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2))
+g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5 ** 2)); g /= g.sum()
+def filt(x):  # 'valid' separable Gaussian over the last two axes of [..., H, W]
+    x = np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), -1, x)
+    return np.apply_along_axis(lambda c: np.convolve(c, g, "valid"), -2, x)
+C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+x, y = a.transpose(0, 3, 1, 2), b.transpose(0, 3, 1, 2)
+mx, my = filt(x), filt(y)
+vx, vy, cxy = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
+ssim = ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx ** 2 + my ** 2 + C1) * (vx + vy + C2))
+ssim = ssim.mean(axis=(1, 2, 3)).mean()
+ok = abs(psnr - float(sys.argv[3])) < 1e-3 and abs(ssim - float(sys.argv[4])) < 1e-4
+print("numpy PSNR %.5f SSIM %.6f; it-stats %s %s" % (psnr, ssim, sys.argv[3], sys.argv[4]), file=sys.stderr)
+sys.exit(0 if ok else 1)
+EOF
+# identical frames: a lossless round trip through the source gives +inf, printed as such
+"$FFMPEG" -v error -f rawvideo -pix_fmt rgb24 -s 48x48 -r 25 -i dec.rgb -c:v ffv1 -pix_fmt bgr0 same.mkv
+it-encode -q --full-rate -o same.itok same.mkv || hard "it-encode failed"
+( cd "$TMP" && it-stats --psnr --no-ssim same.itok ) >/dev/null || fail "--psnr on a lossless copy failed"
+
+# 7. Rates and strategies in one run, and figures.
+it-stats --psnr --no-ssim --rates 1,0.5,0.25 --strategy static,global_elbo --plot figs a.itok b.itok >rd.txt ||
+  fail "--rates failed"
+[ "$(grep -c '^PS' rd.txt)" = 6 ] || fail "expected 6 quality rows: $(grep '^PS' rd.txt)"
+awk -F'\t' '$1 == "PS" && $2 == "static" && $3 == "0.5" { exit !($4 > 0.45 && $4 <= 0.5) }' rd.txt ||
+  fail "static 0.5 did not keep about half the tokens"
+for f in token-lengths rate-vs-elbo psnr-vs-rate; do
+  [ -s "figs/$f.svg" ] || { fail "figs/$f.svg missing"; continue; }
+  $PY -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "figs/$f.svg" || fail "$f.svg is not XML"
+done
+ls figs | grep -q tmp && fail "temporary figure files left"
+CHROME=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$CHROME" ]; then
+  for f in token-lengths psnr-vs-rate; do
+    timeout 60 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=720,440 \
+      --screenshot="$TMP/$f.png" "file://$TMP/figs/$f.svg" >/dev/null 2>&1
+    $PY - "$TMP/$f.png" <<'EOF' || fail "$f.svg did not render to a chart"
+import sys, zlib, struct
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n"
+w, h = struct.unpack(">II", data[16:24]); depth, ctype = data[24], data[25]
+raw, p = b"", 8
+while p < len(data):
+    n = struct.unpack(">I", data[p:p + 4])[0]; tag = data[p + 4:p + 8]
+    if tag == b"IDAT": raw += data[p + 8:p + 8 + n]
+    p += 12 + n
+px = zlib.decompress(raw); bpp = {2: 3, 6: 4}[ctype]; stride = w * bpp
+assert depth == 8
+rows, prev = [], bytearray(stride)
+for y in range(h):  # undo the PNG row filters (none, sub, up, average, Paeth)
+    f, line = px[y * (stride + 1)], bytearray(px[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(line); prev = line
+dark = coloured = 0
+for y in range(0, h, 2):
+    row = rows[y]
+    for x in range(0, stride, bpp * 2):
+        r, g, b = row[x], row[x + 1], row[x + 2]
+        dark += r < 100 and g < 100 and b < 100
+        coloured += b > 150 and r < 120
+print(sys.argv[1], w, h, "dark", dark, "coloured", coloured, file=sys.stderr)
+sys.exit(0 if dark > 200 and coloured > 50 else 1)
+EOF
+  done
+else
+  echo "chromium not installed: figures checked as XML only" >&2
+fi
+finish
