@@ -1,6 +1,6 @@
 #!/bin/sh
 # demo.sh: set up, build, and run the main job on the bundled sample video with the bundled
-# model: scan -> encode -> pack, then read the tokens back. Outputs go to out/demo/.
+# model: scan -> encode -> pack -> decode -> stats. Outputs go to out/demo/.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
@@ -33,5 +33,17 @@ rm -f "$out"/shards-*.itshard
 "$bin/it-pack" export -q --format megatron -o "$out/megatron" "$out"/shards-*.itshard
 echo "demo: stream $(wc -c <"$out/tokens.itok") bytes, shard $(cat "$out"/shards-*.itshard | wc -c) bytes," \
   "Megatron tokens $(wc -c <"$out/megatron.bin") bytes"
+echo "demo: it-decode (the reconstruction at the allocated rate, lossless FFV1)"
+rm -rf "$out/decoded" && mkdir -p "$out/decoded"
+"$bin/it-decode" -q -@ "$threads" -o "$out/decoded/" "$out"/shards-*.itshard
+ls "$out/decoded"
+
+echo "demo: it-stats (PSNR/SSIM against the source at rates 1, 0.5, 0.25; figures in $out/figures/)"
+"$bin/it-stats" -q -@ "$threads" --psnr --rates 1,0.5,0.25 --strategy static,global_elbo --plot "$out/figures" \
+  "$out"/shards-*.itshard >"$out/stats.txt"
+grep -E '^SN	(videos|frames|tokens|average rate|bits per pixel|token checksum)' "$out/stats.txt"
+grep '^# Quality\.' "$out/stats.txt"
+grep '^PS' "$out/stats.txt"
+
 echo "demo: outputs are in $(pwd)/$out/:"
 ls -l "$out"
