@@ -175,6 +175,38 @@ void shard_range(const tool_shard *sh, int64_t n, int64_t *begin, int64_t *end)
     *end = n * (sh->index + 1) / sh->count;
 }
 
+void shard_range_weighted(const tool_shard *sh, const double *weight, int64_t n, int64_t *begin, int64_t *end)
+{
+    double total = 0;
+    for (int64_t i = 0; i < n; i++)
+        total += weight[i];
+    if (!(total > 0)) {
+        shard_range(sh, n, begin, end);
+        return;
+    }
+    *begin = *end = n;
+    int found = 0;
+    double before = 0;
+    for (int64_t i = 0; i < n; i++) {
+        long task = (long)floor((double)sh->count * (before + weight[i] / 2) / total);
+        if (task >= sh->count)
+            task = sh->count - 1;
+        if (task == sh->index && !found) {
+            *begin = i;
+            found = 1;
+        }
+        if (task > sh->index) {
+            if (!found)
+                *begin = i;
+            *end = i;
+            return;
+        }
+        before += weight[i];
+    }
+    if (!found)
+        *begin = n;
+}
+
 double now_seconds(void)
 {
     struct timespec ts;

@@ -34,6 +34,11 @@ int parse_double(const char *opt, const char *s, double min, double max, double 
 typedef struct tool_shard { long index, count; } tool_shard;
 int parse_shard(const char *s, tool_shard *out);
 void shard_range(const tool_shard *sh, int64_t n, int64_t *begin, int64_t *end);
+/* The same with item i weighing weight[i] >= 0 (--balance duration): contiguous slices, item i
+ * going to the task floor(N * (W_i + weight[i] / 2) / W) where W_i is the weight before it and
+ * W the total, so slices hold about equal weight, stay in input order, and concatenating them
+ * in task order gives the unsharded order. All zero weights: the same as shard_range. */
+void shard_range_weighted(const tool_shard *sh, const double *weight, int64_t n, int64_t *begin, int64_t *end);
 
 /* Progress on stderr, only when stderr is a terminal (and not quiet). */
 typedef struct tool_progress {

@@ -41,6 +41,8 @@ static const char usage_text[] =
     "      --shard I/N            encode only slice I (0-based) of N of the inputs\n"
     "                             (auto: from a Slurm job array; auto/N: a Kubernetes\n"
     "                             indexed job's JOB_COMPLETION_INDEX of N)\n"
+    "      --balance B            count: slices of equally many inputs; duration: of about\n"
+    "                             equal total duration (it-scan's metadata) [count]\n"
     "      --resume               with -o: keep the videos an interrupted run completed\n"
     "  -q, --quiet                no progress bar\n"
     "  -v, --verbose              more messages\n"
@@ -71,6 +73,29 @@ static int push_input(inputs *in, it_manifest_entry *e, char *line)
     in->v[in->n].line = line;
     in->n++;
     return 0;
+}
+
+/* --balance duration: each input's duration from its manifest metadata (duration, else
+ * frames / fps); inputs without one (bare paths, unknown durations) weigh the mean of the
+ * known ones, failed ones nothing. */
+static double *input_durations(const inputs *in)
+{
+    double *w = malloc((in->n ? in->n : 1) * sizeof *w), known = 0;
+    size_t nknown = 0;
+    if (!w)
+        return NULL;
+    for (size_t i = 0; i < in->n; i++) {
+        const it_probe_info *p = &in->v[i].e.info;
+        w[i] = !in->v[i].e.ok ? 0 : p->duration > 0 ? p->duration : p->frames > 0 && p->fps > 0 ? (double)p->frames / p->fps : -1;
+        if (w[i] > 0) {
+            known += w[i];
+            nknown++;
+        }
+    }
+    for (size_t i = 0; i < in->n; i++)
+        if (w[i] < 0)
+            w[i] = nknown ? known / (double)nknown : 1;
+    return w;
 }
 
 static int is_manifest_name(const char *s)
@@ -384,7 +409,7 @@ int main(int argc, char **argv)
 {
     tool_init("it-encode");
     enum { OPT_CHECKPOINT = 256, OPT_DEVICE, OPT_TW, OPT_OV, OPT_SHORT, OPT_CROP, OPT_RATE,
-           OPT_STRATEGY, OPT_FULL, OPT_SHARD, OPT_RESUME, OPT_VERSION };
+           OPT_STRATEGY, OPT_FULL, OPT_SHARD, OPT_BALANCE, OPT_RESUME, OPT_VERSION };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
@@ -398,6 +423,7 @@ int main(int argc, char **argv)
         {"strategy", required_argument, NULL, OPT_STRATEGY},
         {"full-rate", no_argument, NULL, OPT_FULL},
         {"shard", required_argument, NULL, OPT_SHARD},
+        {"balance", required_argument, NULL, OPT_BALANCE},
         {"resume", no_argument, NULL, OPT_RESUME},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -410,6 +436,7 @@ int main(int argc, char **argv)
     int quiet = 0, c, rate_given = 0, strategy_given = 0;
     double avg_rate = 0.5;
     tool_shard shard = {0, 1};
+    int by_duration = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:@:qvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -433,6 +460,11 @@ int main(int argc, char **argv)
             break;
         case OPT_FULL: full_rate = 1; break;
         case OPT_SHARD: if (parse_shard(optarg, &shard) < 0) return EXIT_USAGE; break;
+        case OPT_BALANCE:
+            if (strcmp(optarg, "count") && strcmp(optarg, "duration"))
+                return usage_error("invalid value '%s' for --balance: expected count or duration", optarg);
+            by_duration = strcmp(optarg, "duration") == 0;
+            break;
         case OPT_RESUME: resume = 1; break;
         case 'q': quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
@@ -479,7 +511,18 @@ int main(int argc, char **argv)
         }
     }
     int64_t begin, end;
-    shard_range(&shard, (int64_t)in.n, &begin, &end);
+    if (by_duration) {
+        double *wt = input_durations(&in);
+        if (!wt) {
+            print_error("out of memory");
+            status = EXIT_FATAL;
+            goto done;
+        }
+        shard_range_weighted(&shard, wt, (int64_t)in.n, &begin, &end);
+        free(wt);
+    } else {
+        shard_range(&shard, (int64_t)in.n, &begin, &end);
+    }
 
     it_kernels_set_threads((int)threads);
     if (!checkpoint)

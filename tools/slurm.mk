@@ -1,1 +1,3 @@
 # tools/slurm.mk: see Makefile.am for the shared variables.
+TESTS += tests/cli/test_balance.sh
+EXTRA_DIST += tests/cli/test_balance.sh
