@@ -9,8 +9,10 @@ set -eu
 build="build-essential autoconf automake libtool pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   liblmdb-dev libzstd-dev libarchive-dev libjansson-dev"
-# Tests: real footage (opencv-doc), the ffmpeg CLI to make more, archive and JSON tools.
-test="ffmpeg opencv-doc libarchive-tools jq lmdb-utils zstd python3 python3-numpy python3-lmdb python3-zstandard"
+# Tests: real footage (opencv-doc), the ffmpeg CLI to make more, archive and JSON tools,
+# the shard readers' Python modules, and GNU parallel + a one-node Slurm for the examples.
+test="ffmpeg opencv-doc libarchive-tools jq lmdb-utils zstd python3 python3-numpy python3-lmdb python3-zstandard
+  parallel slurmd slurmctld slurm-client munge"
 extra=""
 for arg in "$@"; do
   case "$arg" in
