@@ -1,7 +1,10 @@
 /* test_quality: PSNR and SSIM (src/quality.c) against naive formulas: the uint8 subtraction
  * pitfall (10 - 250 counts as 240^2, not as a wrapped 16^2), identical frames (MSE 0: PSNR
  * +inf, SSIM 1), a hand-computable case, SSIM's symmetry and its drop with noise, and the
- * small-frame fallback (one window over the frame). */
+ * small-frame fallback (one window over the frame).
+ *
+ * With arguments, `test_quality A.rgb B.rgb W H` prints the TokenBench PSNR and the mean
+ * SSIM of two raw RGB24 clips, for tests/unit/test_quality.sh to compare with ffmpeg. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +15,40 @@
 static int failures;
 #define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "FAIL: " __VA_ARGS__); fprintf(stderr, "\n"); failures++; } } while (0)
 
-int main(void)
+/* The comparison mode: whole clips as one video, as it-stats --psnr accumulates them. */
+static int compare_files(const char *pa, const char *pb, int w, int h)
 {
+    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+    const size_t n = (size_t)w * h * 3;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    it_quality q = {0};
+    int rc = fa && fb && a && b ? 0 : 1;
+    while (rc == 0) {
+        size_t ra = fread(a, 1, n, fa), rb = fread(b, 1, n, fb);
+        if (ra == 0 && rb == 0)
+            break;
+        if (ra != n || rb != n) {
+            fprintf(stderr, "test_quality: %s and %s are not the same number of %dx%d frames\n", pa, pb, w, h);
+            rc = 1;
+            break;
+        }
+        it_quality_add_frame(&q, a, b, h, w, 1);
+    }
+    if (rc == 0)
+        printf("%.8f %.8f\n", it_quality_psnr(&q), it_quality_ssim(&q));
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    free(a);
+    free(b);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5)
+        return compare_files(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]));
     /* the pitfall: unsigned bytes must not wrap */
     uint8_t a[3] = {10, 250, 0}, b[3] = {250, 10, 255};
     double sse = it_sse_u8(a, b, 3);
