@@ -52,12 +52,15 @@ static void escape(FILE *f, const char *s)
     }
 }
 
-static void frame(FILE *f, axes *a, const char *title, const char *xlabel, const char *ylabel)
+/* integer_y: counts, whose ticks are whole numbers */
+static void frame(FILE *f, axes *a, const char *title, const char *xlabel, const char *ylabel, int integer_y)
 {
     /* round the ranges out to whole ticks (a single value first gets a range around it) */
     expand(&a->x0, &a->x1);
     expand(&a->y0, &a->y1);
     double xs = nice_step(a->x0, a->x1, 8), ys = nice_step(a->y0, a->y1, 6);
+    if (integer_y && ys < 1)
+        ys = 1;
     a->x0 = floor(a->x0 / xs) * xs;
     a->x1 = ceil(a->x1 / xs) * xs;
     a->y0 = floor(a->y0 / ys) * ys;
@@ -130,7 +133,7 @@ int plot_histogram(const char *path, const char *title, const char *xlabel, doub
     for (size_t i = 0; i < nbins; i++)
         top = counts[i] > top ? counts[i] : top;
     axes a = {lo, lo + width * (double)(nbins ? nbins : 1), 0, top > 0 ? top * 1.05 : 1};
-    frame(f, &a, title, xlabel, "count");
+    frame(f, &a, title, xlabel, "count", 1);
     for (size_t i = 0; i < nbins; i++) {
         if (counts[i] <= 0)
             continue;
@@ -163,11 +166,15 @@ int plot_xy(const char *path, const char *title, const char *xlabel, const char 
         }
     if (!isfinite(a.x0))
         a = (axes){0, 1, 0, 1};
-    frame(f, &a, title, xlabel, ylabel);
+    frame(f, &a, title, xlabel, ylabel, 0);
     for (size_t k = 0; k < nseries; k++) {
         const char *col = colours[k % (sizeof colours / sizeof *colours)];
+        /* later series dashed and with smaller markers, so that coinciding curves stay visible */
+        static const char *dashes[] = {"none", "8 4", "3 3", "12 3 3 3"};
+        const int r = lines ? (k < 3 ? 6 - 2 * (int)k : 2) : 3;
         if (lines && s[k].n > 1) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"%s\" points=\"",
+                    col, dashes[k % 4]);
             for (size_t i = 0; i < s[k].n; i++)
                 if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
                     fprintf(f, "%.1f,%.1f ", sx(&a, s[k].x[i]), sy(&a, s[k].y[i]));
@@ -175,11 +182,18 @@ int plot_xy(const char *path, const char *title, const char *xlabel, const char 
         }
         for (size_t i = 0; i < s[k].n; i++)
             if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\" fill-opacity=\"%s\"/>\n",
-                        sx(&a, s[k].x[i]), sy(&a, s[k].y[i]), lines ? "4" : "3", col, lines ? "1" : "0.6");
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" fill-opacity=\"%s\"/>\n",
+                        sx(&a, s[k].x[i]), sy(&a, s[k].y[i]), r, col, lines ? "1" : "0.6");
         /* legend */
-        fprintf(f, "<rect x=\"%d\" y=\"%zu\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", ML + 12, MT + 10 + 20 * k, col);
-        fprintf(f, "<text x=\"%d\" y=\"%zu\">", ML + 32, MT + 22 + 20 * k);
+        if (lines)
+            fprintf(f, "<line x1=\"%d\" y1=\"%zu\" x2=\"%d\" y2=\"%zu\" stroke=\"%s\" stroke-width=\"2\" "
+                       "stroke-dasharray=\"%s\"/><circle cx=\"%d\" cy=\"%zu\" r=\"%d\" fill=\"%s\"/>\n",
+                    ML + 10, MT + 17 + 20 * k, ML + 38, MT + 17 + 20 * k, col, dashes[k % 4], ML + 24,
+                    MT + 17 + 20 * k, r, col);
+        else
+            fprintf(f, "<rect x=\"%d\" y=\"%zu\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", ML + 12,
+                    MT + 10 + 20 * k, col);
+        fprintf(f, "<text x=\"%d\" y=\"%zu\">", ML + (lines ? 46 : 32), MT + 22 + 20 * k);
         escape(f, s[k].name);
         fputs("</text>\n", f);
     }

@@ -10,8 +10,11 @@ need_ffmpeg
 PY=/usr/bin/python3
 V=$GEN/videos
 cd "$TMP" || hard "no temp dir"
-it-encode -q --full-rate --crop 48x48 -o a.itok "$V/long.mkv" "$V/h264.mp4" || hard "it-encode failed"
-it-encode -q --full-rate --crop 48x48 -o b.itok "$V/vp9.webm" || hard "it-encode failed"
+# Video ids hash the path as given: links under relative names keep them (and the expected
+# report) independent of where the build directory is.
+for f in long.mkv h264.mp4 vp9.webm; do ln -s "$V/$f" "$f" || hard "cannot link $f"; done
+it-encode -q --full-rate --crop 48x48 -o a.itok long.mkv h264.mp4 || hard "it-encode failed"
+it-encode -q --full-rate --crop 48x48 -o b.itok vp9.webm || hard "it-encode failed"
 
 # 1. The report. Stripped: the version and command line, sizes (streams hold command lines),
 # paths, and everything computed from ELBO maps, whose last bits differ between builds.
@@ -28,11 +31,42 @@ s1=$(sum a.itok b.itok); s2=$(sum b.itok a.itok)
 it-pack -q -o p/one --strategy static --avg-rate 1 a.itok || hard "it-pack failed"
 s3=$(sum p/one-00000.itshard b.itok)
 [ "$s3" != "$s1" ] || fail "a re-allocation that dropped tokens kept the checksum"
+# one token index changed in a valid stream (its record's CRC recomputed), per
+# infotok-stream(5): the first WINDOW's indices follow its 96-byte fixed part
+$PY - b.itok edit.itok <<'EOF2' || hard "cannot edit the stream"
+import struct, sys, zlib
+d = bytearray(open(sys.argv[1], "rb").read())
+p = 16
+while True:
+    rtype, _, n = struct.unpack_from("<HHI", d, p + 4)
+    if rtype == 3:
+        i = p + 12 + struct.calcsize("<QIIq12idfBBHfI") + 2 * 7  # the 8th token
+        struct.pack_into("<H", d, i, (struct.unpack_from("<H", d, i)[0] + 1) % 64000)
+        struct.pack_into("<I", d, p + 12 + n, zlib.crc32(bytes(d[p + 4:p + 12 + n])))
+        break
+    p += 16 + n
+open(sys.argv[2], "wb").write(d)
+EOF2
+expect_status 0 it-stats --check edit.itok >/dev/null
+s4=$(sum a.itok edit.itok)
+[ -n "$s4" ] && [ "$s4" != "$s1" ] || fail "a changed token kept the checksum"
+[ "$(it-stats a.itok edit.itok | grep -c -E '^SN	(tokens kept|codes used):	')" = 2 ] || fail "edited stream unreadable"
 # 3. Shards report like the streams they hold.
 it-pack -q -o p/full a.itok b.itok || hard "it-pack failed"
 [ "$(sum p/full-00000.itshard)" = "$s1" ] || fail "a shard's checksum differs from its streams'"
 it-stats p/full-00000.itshard | grep -E '^(SN	(videos|windows|frames|tokens|codes)|WL|VL|CU)' >shard.txt
 grep -E '^(SN	(videos|windows|frames|tokens|codes)|WL|VL|CU)' report.txt | cmp -s - shard.txt || fail "shard stats differ"
+
+# 3b. Per-task statistics merge into the whole corpus's (all but the quantiles, which do not
+# merge): the reduce step of a sharded run.
+it-stats --partial pa.json a.itok >/dev/null && it-stats --partial pb.json b.itok >/dev/null || fail "--partial failed"
+it-stats --merge pa.json pb.json >merged.txt || fail "--merge failed"
+grep -v -E '^#|^DQ' report.txt >direct.cmp
+grep -v -E '^#|^DQ' merged.txt | cmp -s - direct.cmp || fail "merged statistics differ from the direct ones"
+grep -q '^DQ' merged.txt && fail "merged statistics claim quantiles"
+echo '{"format":"something else"}' >junk.json
+expect_status 3 it-stats --merge junk.json 2>err.txt
+grep -q 'junk.json' err.txt || fail "a bad partial file is not named"
 
 # 4. --check
 head -c 2000 a.itok >cut.itok
@@ -139,4 +173,15 @@ EOF
 else
   echo "chromium not installed: figures checked as XML only" >&2
 fi
+
+# 8. A video whose source is gone is reported and left out (exit 1), the others measured; stdin,
+# which cannot be read twice, is refused with --psnr.
+rm h264.mp4
+it-stats --psnr --no-ssim a.itok >gone.txt 2>gone.err; st=$?
+[ "$st" = 1 ] || fail "--psnr with a missing source: exit status $st"
+grep -q "$(sed -n 's/^VD	\([0-9a-f]*\)	.*h264.mp4$/\1/p' report.txt).*h264.mp4" gone.err ||
+  fail "the failed video is not named: $(cat gone.err)"
+awk -F'\t' '$1 == "PS" { exit !($5 == 1) }' gone.txt || fail "the other video was not measured: $(grep ^PS gone.txt)"
+[ "$(grep -c '^PV' gone.txt)" = 1 ] || fail "expected one PV row"
+expect_status 2 it-stats --psnr - <a.itok
 finish
