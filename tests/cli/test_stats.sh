@@ -116,7 +116,36 @@ ok = abs(psnr - float(sys.argv[3])) < 1e-3 and abs(ssim - float(sys.argv[4])) < 
 print("numpy PSNR %.5f SSIM %.6f; it-stats %s %s" % (psnr, ssim, sys.argv[3], sys.argv[4]), file=sys.stderr)
 sys.exit(0 if ok else 1)
 EOF
-# (identical frames, +inf: tests/unit/test_quality; a model never reproduces a clip exactly)
+# 6b. Identical frames: the same stream pointed at its own lossless decoding (the VIDEO
+# record's path rewritten, the record's length and CRC redone) has PSNR inf, which makes the
+# mean over videos inf while the pooled PSNR stays finite; JSON says "inf", never NaN.
+it-decode -q -o dec.mkv one.itok || hard "it-decode failed"
+$PY - one.itok same.itok dec.mkv <<'EOF2' || hard "cannot rewrite the stream"
+import json, struct, sys, zlib
+d = open(sys.argv[1], "rb").read()
+out, p = [d[:16]], 16
+while p < len(d):
+    rtype, z, n = struct.unpack_from("<HHI", d, p + 4)
+    body = d[p + 12:p + 12 + n]
+    if rtype == 2:
+        o = json.loads(body)
+        o["path"] = sys.argv[3]
+        body = json.dumps(o).encode()
+    head = struct.pack("<HHI", rtype, z, len(body))
+    out.append(b"ITRC" + head + body + struct.pack("<I", zlib.crc32(head + body)))
+    p += 16 + n
+open(sys.argv[2], "wb").write(b"".join(out))
+EOF2
+it-stats --psnr same.itok b.itok >inf.txt || fail "--psnr on identical frames failed"
+awk -F'\t' '$1 == "PS" { exit !($6 == "inf" && $7 + 0 > 5 && $7 != "inf" && $8 < 1) }' inf.txt ||
+  fail "identical frames: expected mean inf, pooled finite: $(grep ^PS inf.txt)"
+[ "$(awk -F'\t' '$1 == "PV" && $5 == "inf" && $6 == "1.00000"' inf.txt | wc -l)" = 1 ] ||
+  fail "identical frames: expected one PV row with inf and SSIM 1: $(grep ^PV inf.txt)"
+grep -q -i nan inf.txt && fail "NaN in the report"
+if command -v jq >/dev/null 2>&1; then
+  [ "$(it-stats --format json --psnr same.itok | jq -r '.quality[0].psnr_mean, .quality[0].per_video[0].psnr')" = \
+    "$(printf 'inf\ninf')" ] || fail "JSON does not say inf"
+fi
 
 # 7. Rates and strategies in one run, and figures.
 it-stats --psnr --no-ssim --rates 1,0.5,0.25 --strategy static,global_elbo --plot figs a.itok b.itok >rd.txt ||
