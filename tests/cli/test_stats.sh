@@ -153,6 +153,11 @@ it-stats --psnr --no-ssim --rates 1,0.5,0.25 --strategy static,global_elbo --plo
 [ "$(grep -c '^PS' rd.txt)" = 6 ] || fail "expected 6 quality rows: $(grep '^PS' rd.txt)"
 awk -F'\t' '$1 == "PS" && $2 == "static" && $3 == "0.5" { exit !($4 > 0.45 && $4 <= 0.5) }' rd.txt ||
   fail "static 0.5 did not keep about half the tokens"
+# re-allocation inside it-stats is it-pack's: a shard packed at global_elbo 0.5 measures the same
+it-pack -q -o p/half --strategy global_elbo --avg-rate 0.5 a.itok b.itok || hard "it-pack failed"
+want=$(awk -F'\t' '$1 == "PS" && $2 == "global_elbo" && $3 == "0.5" { print $4, $5, $6, $7 }' rd.txt)
+got=$(it-stats --psnr --no-ssim p/half-00000.itshard | awk -F'\t' '$1 == "PS" { print $4, $5, $6, $7 }')
+[ -n "$want" ] && [ "$got" = "$want" ] || fail "stored global_elbo 0.5 ($got) differs from --rates 0.5 ($want)"
 for f in token-lengths rate-vs-elbo psnr-vs-rate; do
   [ -s "figs/$f.svg" ] || { fail "figs/$f.svg missing"; continue; }
   $PY -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "figs/$f.svg" || fail "$f.svg is not XML"
