@@ -36,6 +36,7 @@ static const char usage_text[] =
     "      --rates LIST           with --psnr: re-allocate at each average rate (e.g.\n"
     "                             1,0.75,0.5,0.25) instead of using the records' masks\n"
     "      --strategy LIST        with --rates: static, elbo and/or global_elbo [static]\n"
+    "                             (both lists: comma-separated, or the option repeated)\n"
     "      --no-ssim              with --psnr: skip SSIM (the slow part)\n"
     "      --plot DIR             write SVG figures into DIR\n"
     "      --partial FILE         also write mergeable statistics to FILE (a task's share)\n"
@@ -773,6 +774,7 @@ int main(int argc, char **argv)
     int c, json = 0, check = 0, psnr = 0, ssim = 1, quiet = 0, status = EXIT_OK, merge = 0;
     const char *partial = NULL;
     const char *rates_arg = NULL, *strategy_arg = "static", *plot_dir = NULL, *checkpoint = NULL, *device = "cpu";
+    static char rates_buf[1024], strategy_buf[1024];
     long threads = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "@:qvh", longopts, NULL)) != -1) {
@@ -784,8 +786,21 @@ int main(int argc, char **argv)
             break;
         case OPT_CHECK: check = 1; break;
         case OPT_PSNR: psnr = 1; break;
-        case OPT_RATES: rates_arg = optarg; break;
-        case OPT_STRATEGY: strategy_arg = optarg; break;
+        case OPT_RATES:
+        case OPT_STRATEGY: {
+            /* repeatable: the values join one comma list */
+            char *buf = c == OPT_RATES ? rates_buf : strategy_buf;
+            const char *name = c == OPT_RATES ? "--rates" : "--strategy";
+            const size_t used = strlen(buf);
+            if (used + strlen(optarg) + 2 > sizeof rates_buf)
+                return usage_error("%s: too many values", name);
+            snprintf(buf + used, sizeof rates_buf - used, "%s%s", used ? "," : "", optarg);
+            if (c == OPT_RATES)
+                rates_arg = rates_buf;
+            else
+                strategy_arg = strategy_buf;
+            break;
+        }
         case OPT_NOSSIM: ssim = 0; break;
         case OPT_PLOT: plot_dir = optarg; break;
         case OPT_PARTIAL: partial = optarg; break;

@@ -148,7 +148,8 @@ if command -v jq >/dev/null 2>&1; then
 fi
 
 # 7. Rates and strategies in one run, and figures.
-it-stats --psnr --no-ssim --rates 1,0.5,0.25 --strategy static,global_elbo --plot figs a.itok b.itok >rd.txt ||
+it-stats --psnr --no-ssim --rates 1,0.5 --rates 0.25 --strategy static --strategy global_elbo --plot figs \
+  a.itok b.itok >rd.txt ||
   fail "--rates failed"
 [ "$(grep -c '^PS' rd.txt)" = 6 ] || fail "expected 6 quality rows: $(grep '^PS' rd.txt)"
 awk -F'\t' '$1 == "PS" && $2 == "static" && $3 == "0.5" { exit !($4 > 0.45 && $4 <= 0.5) }' rd.txt ||
