@@ -58,7 +58,7 @@ stop_all() {
   for p in slurmd slurmctld munged; do
     [ -f "$S/run/$p.pid" ] && kill -9 "$(cat "$S/run/$p.pid")" 2>/dev/null
   done
-  rm -rf "$TMP"
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
 trap stop_all EXIT
 dd if=/dev/urandom of="$S/munge.key" bs=1024 count=1 2>/dev/null && chmod 400 "$S/munge.key"
@@ -122,6 +122,9 @@ wait_queue 300
 if [ -s run1/stats.txt ]; then
   summary run1/rate/task-*.itshard | cmp -s - want.txt || fail "the Slurm pipeline differs from one process"
   grep -q BAD run1/verify.txt && fail "the Slurm pipeline's shards do not verify"
+  # the reduce merged the tasks' statistics: equal to statistics over all the shards at once
+  it-stats run1/rate/task-*.itshard | grep -v -E '^#|^DQ' >direct.txt
+  grep -v -E '^#|^DQ' run1/stats.txt | cmp -s - direct.txt || fail "merged statistics differ from direct ones"
 else
   fail "the Slurm pipeline did not finish: $(tail -n 3 run1/logs/* 2>/dev/null | tail -20)"
 fi
