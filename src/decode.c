@@ -2,9 +2,9 @@
  *
  * Windows overlap by the frames the encoder repeated (spec §4.2): the shared count is taken
  * from the geometry (previous first_frame + t - this first_frame), not assumed, and checked.
- * The previous window's last `overlap` frames wait in `held`; a new window first releases
- * the held frames it does not share, blends the shared ones (it_blend_overlap, spec §4.8),
- * then emits its own frames except its last `overlap`, which it holds in turn. */
+ * The last `overlap` frames of the output so far wait in `held`; a new window first releases
+ * the held frames it does not share, blends the shared ones into its head (it_blend_overlap,
+ * spec §4.8), then emits its frames except its last `overlap`, which it holds in turn. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +102,6 @@ int it_video_decoder_push(it_video_decoder *d, const it_window_rec *r, it_frame_
     const it_pad crop = {r->t, r->h, r->w, r->pt, r->ph, r->pw, r->t0, r->h0, r->w0};
     it_pixels_to_u8(r->pt, r->ph, r->pw, d->y, &crop, d->rgb);
 
-    int start = 0; /* the first frame of this window not yet emitted */
     if (d->have_prev) {
         const int64_t held_end = d->held_first + d->nheld;
         const int64_t shared = held_end - r->first_frame;
@@ -112,18 +111,20 @@ int it_video_decoder_push(it_video_decoder *d, const it_window_rec *r, it_frame_
         const int k = (int)shared, lead = d->nheld - k;
         EMIT(d, d->held, lead, d->held_first, sink, user);
         if (k > 0) {
+            /* The blended frames replace the window's head: the official code blends the next
+             * window into its output so far, so a window shorter than twice the overlap passes
+             * on frames that were already blended. */
             IT_TRY(grow((void **)&d->blend, &d->blend_cap, (size_t)k * fb));
             it_blend_overlap(k, fb, d->held + (size_t)lead * fb, d->rgb, d->blend);
-            EMIT(d, d->blend, k, r->first_frame, sink, user);
+            memcpy(d->rgb, d->blend, (size_t)k * fb);
         }
-        start = k;
     } else {
         d->h = r->h;
         d->w = r->w;
         d->video_id = r->video_id;
     }
-    int hold = d->overlap < r->t - start ? d->overlap : r->t - start;
-    EMIT(d, d->rgb + (size_t)start * fb, r->t - start - hold, r->first_frame + start, sink, user);
+    const int hold = d->overlap < r->t ? d->overlap : r->t;
+    EMIT(d, d->rgb, r->t - hold, r->first_frame, sink, user);
     IT_TRY(grow((void **)&d->held, &d->held_cap, (size_t)(hold ? hold : 1) * fb));
     memcpy(d->held, d->rgb + (size_t)(r->t - hold) * fb, (size_t)hold * fb);
     d->nheld = hold;
