@@ -1,4 +1,4 @@
-/* video_write.c: RGB24 frames to FFV1/Matroska, H.264/MP4, raw rgb24 or PNG frames
+/* video_write.c: RGB24 frames to FFV1/Matroska, H.264/MP4, raw rgb24, PNG frames or Y4M
  * (video_write.h), under a temporary name renamed into place when complete. */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,13 +33,13 @@ struct it_video_writer {
 
 int it_video_format_parse(const char *name, int *format)
 {
-    static const char *names[] = {NULL, "ffv1", "h264", "raw", "png"};
-    for (int i = 1; i <= IT_VFMT_PNG; i++)
+    static const char *names[] = {NULL, "ffv1", "h264", "raw", "png", "y4m"};
+    for (int i = 1; i <= IT_VFMT_Y4M; i++)
         if (strcmp(name, names[i]) == 0) {
             *format = i;
             return 0;
         }
-    return it_error_set(IT_E_INVALID, "unknown video format '%s': expected ffv1, h264, raw or png", name);
+    return it_error_set(IT_E_INVALID, "unknown video format '%s': expected ffv1, h264, y4m, png or raw", name);
 }
 
 const char *it_video_format_suffix(int format)
@@ -48,6 +48,7 @@ const char *it_video_format_suffix(int format)
     case IT_VFMT_FFV1: return ".mkv";
     case IT_VFMT_H264: return ".mp4";
     case IT_VFMT_RAW: return ".rgb";
+    case IT_VFMT_Y4M: return ".y4m";
     default: return "";
     }
 }
@@ -71,12 +72,16 @@ static int open_encoder(it_video_writer *w, double fps, int crf)
 {
     const AVCodec *codec = w->format == IT_VFMT_FFV1 ? avcodec_find_encoder(AV_CODEC_ID_FFV1)
                          : w->format == IT_VFMT_PNG  ? avcodec_find_encoder(AV_CODEC_ID_PNG)
+                         : w->format == IT_VFMT_Y4M  ? avcodec_find_encoder(AV_CODEC_ID_WRAPPED_AVFRAME)
                                                      : avcodec_find_encoder_by_name("libx264");
     if (!codec)
         return it_error_set(IT_E_UNSUPPORTED, "%s: this FFmpeg has no %s encoder", w->path,
-                            w->format == IT_VFMT_H264 ? "libx264" : w->format == IT_VFMT_FFV1 ? "FFV1" : "PNG");
+                            w->format == IT_VFMT_H264 ? "libx264" : w->format == IT_VFMT_FFV1 ? "FFV1"
+                            : w->format == IT_VFMT_PNG ? "PNG" : "wrapped_avframe");
     enum AVPixelFormat pix = w->format == IT_VFMT_FFV1 ? AV_PIX_FMT_BGR0
                            : w->format == IT_VFMT_PNG  ? AV_PIX_FMT_RGB24
+                           /* Y4M has no RGB; full chroma keeps the loss to rounding */
+                           : w->format == IT_VFMT_Y4M  ? AV_PIX_FMT_YUV444P
                            /* 4:2:0 needs even sizes; odd ones keep full chroma */
                            : (w->width % 2 || w->height % 2) ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P;
     if (!(w->enc = avcodec_alloc_context3(codec)) || !(w->frame = av_frame_alloc()) || !(w->pkt = av_packet_alloc()))
@@ -93,6 +98,8 @@ static int open_encoder(it_video_writer *w, double fps, int crf)
         av_opt_set(w->enc->priv_data, "preset", "medium", 0);
         w->enc->color_range = AVCOL_RANGE_MPEG;
         w->enc->colorspace = AVCOL_SPC_BT709;
+    } else if (w->format == IT_VFMT_Y4M) {
+        w->enc->color_range = AVCOL_RANGE_MPEG; /* swscale's default conversion: BT.601, limited */
     }
     if (w->oc && (w->oc->oformat->flags & AVFMT_GLOBALHEADER))
         w->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -119,7 +126,7 @@ int it_video_writer_open(it_video_writer **out, const char *path, int format, in
 {
     int rc = 0;
     *out = NULL;
-    if (width <= 0 || height <= 0 || !(fps > 0) || format < IT_VFMT_FFV1 || format > IT_VFMT_PNG)
+    if (width <= 0 || height <= 0 || !(fps > 0) || format < IT_VFMT_FFV1 || format > IT_VFMT_Y4M)
         return it_error_set(IT_E_INVALID, "%s: bad output %dx%d at %g fps", path, width, height, fps);
     it_video_writer *w = calloc(1, sizeof *w);
     IT_CHECK_ALLOC(w, "a video writer");
@@ -141,7 +148,8 @@ int it_video_writer_open(it_video_writer **out, const char *path, int format, in
             IT_FAIL(IT_E_IO, "%s: cannot create the directory: %s", w->tmp, strerror(errno));
         IT_TRY(open_encoder(w, fps, crf));
     } else {
-        const char *mux = format == IT_VFMT_FFV1 || w->to_stdout ? "matroska" : "mp4";
+        const char *mux = format == IT_VFMT_Y4M ? "yuv4mpegpipe"
+                        : format == IT_VFMT_FFV1 || w->to_stdout ? "matroska" : "mp4";
         int err = avformat_alloc_output_context2(&w->oc, NULL, mux, w->to_stdout ? "pipe:1" : w->tmp);
         if (err < 0)
             IT_FAIL(IT_E_UNSUPPORTED, "%s: no %s muxer", w->path, mux);

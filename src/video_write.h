@@ -9,12 +9,13 @@ enum it_video_format {
     IT_VFMT_FFV1 = 1, /* FFV1 in Matroska, RGB (bgr0): lossless */
     IT_VFMT_H264,     /* H.264 (libx264, yuv420p, --crf) in MP4; Matroska on stdout */
     IT_VFMT_RAW,      /* headerless rgb24 frames, back to back */
-    IT_VFMT_PNG       /* a directory of PNG frames 000000.png, 000001.png, ... */
+    IT_VFMT_PNG,      /* a directory of PNG frames 000000.png, 000001.png, ... */
+    IT_VFMT_Y4M       /* YUV4MPEG2, 4:4:4 BT.601 limited range: not lossless from RGB (rounding) */
 };
 
-/* "ffv1", "h264", "raw", "png" -> enum; IT_E_INVALID otherwise. */
+/* "ffv1", "h264", "raw", "png", "y4m" -> enum; IT_E_INVALID otherwise. */
 int it_video_format_parse(const char *name, int *format);
-/* The file name suffix of a format (".mkv", ".mp4", ".rgb", "" for the PNG directory). */
+/* The file name suffix of a format (".mkv", ".mp4", ".rgb", ".y4m", "" for the PNG directory). */
 const char *it_video_format_suffix(int format);
 
 typedef struct it_video_writer it_video_writer;

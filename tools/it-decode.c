@@ -26,33 +26,39 @@ static const char usage_text[] =
     "cropped to the source frames (spec 4.7-4.8), and written at the source frame rate.\n"
     "\n"
     "Options:\n"
-    "  -o, --output PATH          a directory (one file per video, named by its id) or, for\n"
-    "                             one video, a file; '-' for stdout [.]\n"
-    "      --format F             ffv1 (lossless, Matroska), h264 (MP4), raw (rgb24 frames)\n"
-    "                             or png (a directory of frames) [ffv1]\n"
+    "  -o, --output PATH          a directory (one file per video, named by its id), a\n"
+    "                             pattern with {id} or {ordinal} (out/{id}.mkv) or, for one\n"
+    "                             video, a file; '-' for stdout [.]\n"
+    "      --format F             ffv1 (lossless, Matroska), h264 (MP4), y4m (YUV 4:4:4),\n"
+    "                             png (a directory of frames) or raw (rgb24 frames) [ffv1]\n"
     "      --crf N                H.264 quality, 0 (best) to 51 [18]\n"
     "      --video ID             only this video (16 hex digits; repeatable)\n"
     "      --range A:B            only videos A to B-1 (their order in the inputs, from 0)\n"
     "      --avg-rate R           re-allocate: average fraction of tokens kept, in [0.0625, 1]\n"
     "      --strategy S           static, elbo or global_elbo (with --avg-rate) [global_elbo]\n"
     "      --elbo-stat FILE       corpus ELBO statistic for global_elbo (it-pack elbo-stat);\n"
-    "                             without it, computed from the inputs\n"
+    "                             without it, the inputs' own (their ALLOCATION records, or\n"
+    "                             computed from their windows)\n"
     "      --full-rate            decode every token, ignoring the records' masks\n"
     "      --checkpoint FILE      model weights: native .safetensors or official .pt\n"
     "                             [the bundled model]\n"
     "      --device DEV           cpu or cuda [cpu]\n"
     "  -@, --threads N            compute threads [1]\n"
     "  -q, --quiet                no progress bar\n"
-    "  -v, --verbose              more messages\n"
+    "  -v, --verbose              more messages (a line per video written)\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show versions and exit\n"
     "\n"
-    "The model must be the one that made the tokens (its hash is in the records' header).\n"
+    "The model must be the one that made the tokens (its hash is in the records' header):\n"
+    "another is refused, --checkpoint or not.\n"
     "Exit status: 0 all selected videos written, 1 some failed (a video that failed to encode\n"
     "has no tokens), 2 usage error, 3 fatal error.\n";
 
+enum { OUT_DIR = 1, OUT_PATTERN, OUT_FILE };
+
 typedef struct opts {
     const char *output, *checkpoint, *stat_file;
+    int out_kind;              /* OUT_DIR, OUT_PATTERN or OUT_FILE ('-' included) */
     int format, crf, quiet, full_rate, strategy, realloc;
     float avg_rate;
     uint64_t *ids;
@@ -77,7 +83,9 @@ typedef struct run {
     char *out_path;
     int64_t frames;
     /* totals */
-    long written, failed, single;
+    long written, failed, nselected;
+    int64_t frames_total;
+    tool_progress prog;
     uint8_t *keep;
     size_t keep_cap;
 } run;
@@ -101,31 +109,70 @@ static int selected(const opts *o, uint64_t id, long ordinal)
     return 0;
 }
 
+/* The output file of the current video, from -o. */
+static char *output_path(const run *r)
+{
+    const opts *o = r->o;
+    const char *out = o->output, *sfx = it_video_format_suffix(o->format);
+    if (o->out_kind == OUT_FILE)
+        return strdup(out);
+    size_t n = strlen(out) + 64;
+    char *p = malloc(n);
+    if (!p)
+        return NULL;
+    if (o->out_kind == OUT_DIR) {
+        snprintf(p, n, "%s%s%s%s", out, out[strlen(out) - 1] == '/' ? "" : "/", r->idhex, sfx);
+        return p;
+    }
+    /* a pattern: {id} -> the 16 hex digits, {ordinal} -> the video's number in the inputs */
+    size_t k = 0;
+    for (const char *c = out; *c && k + 24 < n; ) {
+        if (strncmp(c, "{id}", 4) == 0) {
+            k += (size_t)snprintf(p + k, n - k, "%s", r->idhex);
+            c += 4;
+        } else if (strncmp(c, "{ordinal}", 9) == 0) {
+            k += (size_t)snprintf(p + k, n - k, "%ld", r->ordinal - 1);
+            c += 9;
+        } else {
+            p[k++] = *c++;
+        }
+    }
+    p[k] = '\0';
+    return p;
+}
+
+/* The directories a path names before its file ("out/" or "a/b/{id}.mkv" need not exist). */
+static int make_parents(const char *path)
+{
+    char *d = strdup(path);
+    if (!d)
+        return it_error_set(IT_E_NOMEM, "out of memory");
+    int rc = 0;
+    for (char *q = strchr(d + 1, '/'); rc == 0 && q; q = strchr(q + 1, '/')) {
+        *q = '\0';
+        if (mkdir(d, 0777) != 0 && errno != EEXIST)
+            rc = it_error_set(IT_E_IO, "%s: cannot create the directory: %s", d, strerror(errno));
+        *q = '/';
+    }
+    free(d);
+    return rc;
+}
+
 static int sink(void *user, int64_t frame_index, int h, int w, const uint8_t *rgb)
 {
     run *r = user;
     int rc;
     if (!r->w) {
-        const char *out = r->o->output;
-        if (strcmp(out, "-") == 0 || !is_dir(out)) {
-            if (r->written > 0)
-                return it_error_set(IT_E_INVALID, "%s: several videos are selected: give a directory for -o, or "
-                                    "--video/--range", strcmp(out, "-") == 0 ? "stdout" : out);
-            r->out_path = strdup(out);
-        } else {
-            size_t n = strlen(out) + 40;
-            r->out_path = malloc(n);
-            if (r->out_path)
-                snprintf(r->out_path, n, "%s%s%s%s", out, out[strlen(out) - 1] == '/' ? "" : "/", r->idhex,
-                         it_video_format_suffix(r->o->format));
-        }
-        if (!r->out_path)
+        if (!(r->out_path = output_path(r)))
             return it_error_set(IT_E_NOMEM, "out of memory");
+        if (strcmp(r->out_path, "-") != 0 && (rc = make_parents(r->out_path)) < 0)
+            return rc;
         if ((rc = it_video_writer_open(&r->w, r->out_path, r->o->format, w, h, r->fps > 0 ? r->fps : 25.0,
                                        r->o->crf)) < 0)
             return rc;
     }
     r->frames++;
+    progress_update(&r->prog, ++r->frames_total);
     return it_video_writer_write(r->w, frame_index, rgb);
 }
 
@@ -167,19 +214,26 @@ static int end_video(run *r, const char *end_json)
         print_error("video %s failed to encode, no tokens: %s", r->idhex, error ? error : "(no message)");
         r->failed++;
     } else {
-        if ((rc = it_video_decoder_finish(r->dec, sink, r)) == 0 && r->w)
+        rc = it_video_decoder_finish(r->dec, sink, r);
+        /* A single output file is completed only after all inputs: a second selected video or
+         * a fatal error later must leave nothing behind. */
+        if (rc == 0 && r->w && r->o->out_kind != OUT_FILE)
             rc = it_video_writer_close(&r->w);
         if (rc == 0 && r->frames > 0) {
             r->written++;
-            if (!r->o->quiet)
-                fprintf(stderr, "%s: %s: %" PRId64 " frames -> %s\n", tool_name(), r->idhex, r->frames,
-                        strcmp(r->out_path, "-") == 0 ? "stdout" : r->out_path);
+            it_log(IT_LOG_INFO, "%s: %" PRId64 " frames -> %s", r->idhex, r->frames,
+                   strcmp(r->out_path, "-") == 0 ? "stdout" : r->out_path);
+        } else if (rc == 0) {
+            print_error("video %s has no frames to decode", r->idhex);
+            r->failed++;
         }
     }
     json_decref(o);
-    it_video_writer_abort(&r->w);
-    free(r->out_path);
-    r->out_path = NULL;
+    if (r->o->out_kind != OUT_FILE || rc < 0) {
+        it_video_writer_abort(&r->w);
+        free(r->out_path);
+        r->out_path = NULL;
+    }
     r->frames = 0;
     return rc;
 }
@@ -226,6 +280,10 @@ static int decode_input(run *r, const char *path)
             r->id = strtoull(r->idhex, NULL, 16);
             r->selected = selected(r->o, r->id, r->ordinal);
             r->ordinal++;
+            if (r->selected && r->o->out_kind == OUT_FILE && r->nselected++ > 0)
+                rc = it_error_set(IT_E_INVALID, "%s: several videos are selected (the second is %s): give a "
+                                  "directory or a pattern with {id} for -o, or choose one with --video/--range",
+                                  strcmp(r->o->output, "-") == 0 ? "stdout" : r->o->output, r->idhex);
             break;
         }
         case IT_REC_WINDOW: rc = window(r, it_record_window(rd)); break;
@@ -239,25 +297,57 @@ static int decode_input(run *r, const char *path)
     return rc < 0 ? rc : 0;
 }
 
-/* global_elbo: the corpus statistic before the first window. */
+/* global_elbo: the corpus statistic, needed before the first window. Inputs allocated with
+ * global_elbo carry it in their ALLOCATION record: over the whole corpus they were allocated
+ * in, which may be more than these inputs (one shard of many), so it is used when every input
+ * has the same one. Inputs without one: computed from their windows. A mixture is refused. */
 static int corpus_stat(char **inputs, int n, it_elbo_stat *stat)
 {
+    it_elbo_stat own = {0, 0}, alloc = {0, 0};
+    int with = 0;
+    const char *first_with = NULL, *first_without = NULL;
     for (int i = 0; i < n; i++) {
         if (strcmp(inputs[i], "-") == 0) {
-            print_error("global_elbo needs the corpus statistic first: give --elbo-stat or files");
+            print_error("global_elbo needs the corpus statistic before decoding: give --elbo-stat (it-pack "
+                        "elbo-stat) or files instead of stdin");
             return -1;
         }
         it_record_reader *r = NULL;
-        int type, rc = it_record_reader_open(&r, inputs[i]);
-        while (rc >= 0 && (rc = it_record_next(r, &type)) == 1)
-            if (type == IT_REC_WINDOW)
-                it_elbo_stat_add(stat, it_record_window(r)->elbo_mean);
-        it_record_reader_free(&r);
-        if (rc < 0) {
-            print_lib_error(rc, "cannot read %s", inputs[i]);
-            return -1;
+        int type, has = 0, rc = it_record_reader_open(&r, inputs[i]);
+        while (rc >= 0 && (rc = it_record_next(r, &type)) == 1) {
+            if (type == IT_REC_WINDOW) {
+                it_elbo_stat_add(&own, it_record_window(r)->elbo_mean);
+            } else if (type == IT_REC_ALLOCATION && it_record_alloc(r)->strategy == IT_STRATEGY_GLOBAL_ELBO) {
+                const it_alloc_rec *a = it_record_alloc(r);
+                const it_elbo_stat s = {a->elbo_count, a->elbo_sum_fixed};
+                if (with && (s.count != alloc.count || s.sum_fixed != alloc.sum_fixed)) {
+                    print_error("%s and %s were allocated over different corpora (%" PRIu64 " and %" PRIu64
+                                " windows): give --elbo-stat", first_with, inputs[i], alloc.count, s.count);
+                    it_record_reader_free(&r);
+                    return -1;
+                }
+                alloc = s;
+                has = 1;
+            }
         }
+        if (rc < 0)
+            print_lib_error(rc, "cannot read %s", inputs[i]);
+        it_record_reader_free(&r);
+        if (rc < 0)
+            return -1;
+        if (has && !with++)
+            first_with = inputs[i];
+        if (!has && !first_without)
+            first_without = inputs[i];
     }
+    if (with && first_without) {
+        print_error("%s carries the statistic of the corpus it was allocated in, %s does not: give --elbo-stat",
+                    first_with, first_without);
+        return -1;
+    }
+    *stat = with ? alloc : own;
+    it_log(IT_LOG_INFO, "corpus ELBO statistic: %" PRIu64 " windows, mean %.6g (%s)", stat->count,
+           (double)it_elbo_stat_mean(stat), with ? "from the inputs' ALLOCATION records" : "from the inputs' windows");
     return 0;
 }
 
@@ -372,11 +462,27 @@ int main(int argc, char **argv)
         return usage_error("--full-rate cannot be combined with --avg-rate, --strategy or --elbo-stat");
     if ((strategy_given || o.stat_file) && !rate_given)
         return usage_error("--strategy and --elbo-stat need --avg-rate");
-    if (strcmp(device, "cpu") != 0)
-        return usage_error("--device %s: this build has only the cpu backend", device);
+    const char *backend = NULL;
+    if (strcmp(device, "cpu") == 0)
+        backend = "cpu";
+    else if (strcmp(device, "cuda") == 0 || strncmp(device, "cuda:", 5) == 0)
+        backend = "cuda";
+    else
+        return usage_error("invalid value '%s' for --device: expected cpu or cuda", device);
+    if (strstr(o.output, "{id}") || strstr(o.output, "{ordinal}"))
+        o.out_kind = OUT_PATTERN;
+    else
+        o.out_kind = strcmp(o.output, "-") != 0 && is_dir(o.output) ? OUT_DIR : OUT_FILE;
+    if (o.format == IT_VFMT_PNG && strcmp(o.output, "-") == 0)
+        return usage_error("--format png writes a directory of frames, not to stdout");
     o.crf = (int)crf;
     o.avg_rate = (float)rate;
     o.realloc = rate_given;
+    if (strcmp(backend, "cuda") == 0 && !it_backend_find("cuda")) {
+        print_error("--device cuda: this build has no CUDA backend (configure --enable-cuda)");
+        free(o.ids);
+        return EXIT_FATAL;
+    }
     if (o.realloc && o.strategy == IT_STRATEGY_GLOBAL_ELBO &&
         (o.stat_file ? read_stat(o.stat_file, &o.stat) : corpus_stat(argv + optind, argc - optind, &o.stat)) < 0) {
         free(o.ids);
@@ -384,17 +490,23 @@ int main(int argc, char **argv)
     }
     it_kernels_set_threads((int)threads);
     run r = {.o = &o};
-    int rc = it_model_load(&r.m, o.checkpoint ? o.checkpoint : it_default_model_path(), "cpu");
+    int rc = it_model_load(&r.m, o.checkpoint ? o.checkpoint : it_default_model_path(), backend);
     if (rc < 0) {
         print_lib_error(rc, "cannot load the model");
         free(o.ids);
         return EXIT_FATAL;
     }
+    progress_start(&r.prog, 0, "frames", o.quiet);
     for (int i = optind; i < argc; i++)
         if (decode_input(&r, argv[i]) < 0) {
             status = EXIT_FATAL;
             break;
         }
+    progress_finish(&r.prog);
+    if (status == EXIT_OK && r.w && (rc = it_video_writer_close(&r.w)) < 0) {
+        print_lib_error(rc, "cannot write %s", r.out_path);
+        status = EXIT_FATAL;
+    }
     if (status == EXIT_OK && r.failed)
         status = EXIT_SOME_FAILED;
     if (status == EXIT_OK && r.written == 0 && (o.nids || o.range_b >= 0)) {
