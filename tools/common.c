@@ -180,7 +180,7 @@ void shard_range_weighted(const tool_shard *sh, const double *weight, int64_t n,
     double total = 0;
     for (int64_t i = 0; i < n; i++)
         total += weight[i];
-    if (!(total > 0)) {
+    if (!(total > 0) || !isfinite(total)) {
         shard_range(sh, n, begin, end);
         return;
     }

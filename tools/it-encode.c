@@ -87,6 +87,10 @@ static double *input_durations(const inputs *in)
     for (size_t i = 0; i < in->n; i++) {
         const it_probe_info *p = &in->v[i].e.info;
         w[i] = !in->v[i].e.ok ? 0 : p->duration > 0 ? p->duration : p->frames > 0 && p->fps > 0 ? (double)p->frames / p->fps : -1;
+        /* A manifest is outside input: clamp absurd durations (over ~30 years) so that the
+         * total stays finite and the slices stay defined. */
+        if (w[i] > 1e9)
+            w[i] = 1e9;
         if (w[i] > 0) {
             known += w[i];
             nknown++;

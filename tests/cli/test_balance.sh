@@ -36,6 +36,17 @@ for N in 2 3; do
     3) [ "$counts" = "0 1 5 " ] || fail "N=3: tasks hold $counts videos, expected 0 1 5" ;;
   esac
 done
+# absurd durations from a manifest (1e308 s twice: the sum overflows) are clamped, not
+# allowed to make every slice but the first empty
+jq -c 'if input_line_number <= 2 then .duration = 1e308 else . end' m.jsonl >huge.jsonl
+i=0
+counts=""
+while [ $i -lt 2 ]; do
+  it-encode -q --full-rate --crop 48x48 --shard $i/2 --balance duration -o h$i.itok huge.jsonl || fail "huge durations: task $i failed"
+  counts="$counts$(ids h$i.itok | wc -l) "
+  i=$((i + 1))
+done
+[ "$counts" = "1 5 " ] || fail "huge durations: tasks hold $counts videos, expected 1 5"
 # --balance count: three and three
 it-encode -q --full-rate --crop 48x48 --shard 0/2 --balance count -o c0.itok m.jsonl || fail "count balance failed"
 [ "$(ids c0.itok | wc -l)" = 3 ] || fail "--balance count: task 0 has $(ids c0.itok | wc -l) videos"
