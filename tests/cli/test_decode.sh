@@ -6,6 +6,7 @@
 . "$top_srcdir/tests/cli/lib.sh"
 need_gen
 need_ffmpeg
+FFMPEG=${FFMPEG:-ffmpeg}
 FFPROBE=${FFPROBE:-ffprobe}
 V=$GEN/videos
 cd "$TMP" || hard "no temp dir"
