@@ -1,9 +1,12 @@
 #!/bin/sh
 # pipeline.sh: the Slurm pipeline of examples/slurm/ on one machine with GNU parallel: the same
-# steps, the same task slices (--shard I/N instead of --shard auto), the same result.
+# steps, the same task slices (--shard I/N), the same result.
 #   examples/parallel/pipeline.sh WORKDIR VIDEO_DIR_OR_FILES...
 # Environment: TASKS (4), JOBS (tasks run at once: 2), RATE (0.5), BALANCE (duration),
 # ENCODE_OPTS. Rerunning it skips finished work.
+# GPUs: one process per GPU on a node with G of them is JOBS=G and, in ENCODE_OPTS,
+# --device 'cuda:{=$_=slot()-1=}' (no spaces: GNU parallel makes it cuda:0..G-1 from the
+# slot of each running job).
 set -eu
 work=$1; shift
 TASKS=${TASKS:-4}; JOBS=${JOBS:-2}; RATE=${RATE:-0.5}; BALANCE=${BALANCE:-duration}
