@@ -245,6 +245,16 @@ static int resume_scan(packer *p)
             free(name);
             return -1;
         }
+        /* a run killed between renaming a finished shard and removing its partial file
+         * leaves that partial file next to it: it holds nothing the shard does not */
+        char *left = malloc(strlen(name) + 16);
+        if (left) {
+            sprintf(left, "%s%s", name, IT_SHARD_PARTIAL_SUFFIX);
+            unlink(left);
+            sprintf(left, "%s.tmp", name);
+            unlink(left);
+            free(left);
+        }
         uint32_t nv = it_shard_video_count(s);
         for (uint32_t v = 0; v < nv && rc == 0; v++) {
             const char *vj, *ej;
