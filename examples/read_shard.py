@@ -125,30 +125,28 @@ class Shard:
         return w
 
 
-def dump_lines(path):
-    """TOKENS/KEEP lines of every window, as it-pack dump prints them."""
-    s = Shard(path)
+def window_lines(shard, ordinal, nwin):
+    """TOKENS/KEEP lines of one video's windows, as it-pack dump prints them."""
     out = []
-    for ordinal, _video, _end, nwin in s.videos():
-        for i in range(nwin):
-            w = s.window(ordinal, i)
-            out.append("TOKENS\t" + " ".join(str(int(x)) for x in w["indices"]))
-            if w["strategy"]:
-                out.append("KEEP\t" + "".join("1" if k else "0" for k in w["keep"]))
+    for i in range(nwin):
+        w = shard.window(ordinal, i)
+        out.append("TOKENS\t" + " ".join(str(int(x)) for x in w["indices"]))
+        if w["strategy"]:
+            out.append("KEEP\t" + "".join("1" if k else "0" for k in w["keep"]))
     return out
+
+
+def dump_lines(path):
+    """TOKENS/KEEP lines of every window of a shard."""
+    s = Shard(path)
+    return [line for ordinal, _v, _e, nwin in s.videos() for line in window_lines(s, ordinal, nwin)]
 
 
 def _video_lines(args):
     path, ordinal = args
     s = Shard(path)  # one environment per worker process
     _o, _v, _e, nwin = next(x for x in s.videos() if x[0] == ordinal)
-    out = []
-    for i in range(nwin):
-        w = s.window(ordinal, i)
-        out.append("TOKENS\t" + " ".join(str(int(x)) for x in w["indices"]))
-        if w["strategy"]:
-            out.append("KEEP\t" + "".join("1" if k else "0" for k in w["keep"]))
-    return out
+    return window_lines(s, ordinal, nwin)
 
 
 def main(argv):

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "infotok.h"
 #include "tools/common.h"
@@ -259,4 +262,46 @@ void progress_finish(tool_progress *p)
         return;
     progress_draw(p, now_seconds());
     fputc('\n', stderr);
+}
+
+int make_parent_dirs(const char *path)
+{
+    char *d = strdup(path);
+    if (!d)
+        return it_error_set(IT_E_NOMEM, "out of memory");
+    int rc = 0;
+    for (char *q = strchr(d + 1, '/'); rc == 0 && q; q = strchr(q + 1, '/')) {
+        *q = '\0';
+        if (mkdir(d, 0777) != 0 && errno != EEXIST)
+            rc = it_error_set(IT_E_IO, "%s: cannot create the directory: %s", d, strerror(errno));
+        *q = '/';
+    }
+    free(d);
+    return rc;
+}
+
+int read_elbo_stat_file(const char *path, it_elbo_stat *stat)
+{
+    json_error_t e;
+    json_t *o = json_load_file(path, 0, &e);
+    json_int_t count = -1;
+    const char *sum = NULL;
+    char *end = NULL;
+    if (!o || json_unpack(o, "{s:I, s:s}", "count", &count, "sum_fixed", &sum) != 0 || count < 0) {
+        print_error("%s: not an ELBO statistic (expected {\"count\":N,\"sum_fixed\":\"S\"}): %s", path,
+                    o ? "missing or bad members" : e.text);
+        json_decref(o);
+        return -1;
+    }
+    errno = 0;
+    long long v = strtoll(sum, &end, 10);
+    int bad = errno || end == sum || *end;
+    json_decref(o);
+    if (bad) {
+        print_error("%s: sum_fixed is not an integer", path);
+        return -1;
+    }
+    stat->count = (uint64_t)count;
+    stat->sum_fixed = v;
+    return 0;
 }

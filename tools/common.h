@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "rate.h"
+
 enum { EXIT_OK = 0, EXIT_SOME_FAILED = 1, EXIT_USAGE = 2, EXIT_FATAL = 3 };
 
 /* Set once from main: the name used in every message. */
@@ -52,5 +54,12 @@ void progress_update(tool_progress *p, int64_t done);
 void progress_finish(tool_progress *p);
 
 double now_seconds(void);
+
+/* mkdir -p of the directories a path names before its last '/' ("out/" or "a/b/name" need not
+ * exist). 0 or IT_E_IO with the message set. */
+int make_parent_dirs(const char *path);
+/* The corpus ELBO statistic written by `it-pack elbo-stat` ({"count":N,"sum_fixed":"S"}) for
+ * --elbo-stat; prints why and returns -1 when the file is not one. */
+int read_elbo_stat_file(const char *path, it_elbo_stat *stat);
 
 #endif

@@ -141,23 +141,6 @@ static char *output_path(const run *r)
     return p;
 }
 
-/* The directories a path names before its file ("out/" or "a/b/{id}.mkv" need not exist). */
-static int make_parents(const char *path)
-{
-    char *d = strdup(path);
-    if (!d)
-        return it_error_set(IT_E_NOMEM, "out of memory");
-    int rc = 0;
-    for (char *q = strchr(d + 1, '/'); rc == 0 && q; q = strchr(q + 1, '/')) {
-        *q = '\0';
-        if (mkdir(d, 0777) != 0 && errno != EEXIST)
-            rc = it_error_set(IT_E_IO, "%s: cannot create the directory: %s", d, strerror(errno));
-        *q = '/';
-    }
-    free(d);
-    return rc;
-}
-
 static int sink(void *user, int64_t frame_index, int h, int w, const uint8_t *rgb)
 {
     run *r = user;
@@ -165,7 +148,7 @@ static int sink(void *user, int64_t frame_index, int h, int w, const uint8_t *rg
     if (!r->w) {
         if (!(r->out_path = output_path(r)))
             return it_error_set(IT_E_NOMEM, "out of memory");
-        if (strcmp(r->out_path, "-") != 0 && (rc = make_parents(r->out_path)) < 0)
+        if (strcmp(r->out_path, "-") != 0 && (rc = make_parent_dirs(r->out_path)) < 0)
             return rc;
         if ((rc = it_video_writer_open(&r->w, r->out_path, r->o->format, w, h, r->fps > 0 ? r->fps : 25.0,
                                        r->o->crf)) < 0)
@@ -351,26 +334,6 @@ static int corpus_stat(char **inputs, int n, it_elbo_stat *stat)
     return 0;
 }
 
-static int read_stat(const char *path, it_elbo_stat *stat)
-{
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    json_int_t count = -1;
-    const char *sum = NULL;
-    char *end = NULL;
-    int ok = o && json_unpack(o, "{s:I, s:s}", "count", &count, "sum_fixed", &sum) == 0 && count >= 0;
-    long long v = ok ? strtoll(sum, &end, 10) : 0;
-    ok = ok && end != sum && !*end;
-    json_decref(o);
-    if (!ok) {
-        print_error("%s: not an ELBO statistic (expected {\"count\":N,\"sum_fixed\":\"S\"})", path);
-        return -1;
-    }
-    stat->count = (uint64_t)count;
-    stat->sum_fixed = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     tool_init("it-decode");
@@ -484,7 +447,7 @@ int main(int argc, char **argv)
         return EXIT_FATAL;
     }
     if (o.realloc && o.strategy == IT_STRATEGY_GLOBAL_ELBO &&
-        (o.stat_file ? read_stat(o.stat_file, &o.stat) : corpus_stat(argv + optind, argc - optind, &o.stat)) < 0) {
+        (o.stat_file ? read_elbo_stat_file(o.stat_file, &o.stat) : corpus_stat(argv + optind, argc - optind, &o.stat)) < 0) {
         free(o.ids);
         return EXIT_FATAL;
     }

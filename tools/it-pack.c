@@ -1,8 +1,6 @@
 /* it-pack: token streams -> token shards, and the shard utilities (verify, list, dump, merge,
  * elbo-stat, export). This file is the dispatcher and the shared helpers. */
-#include <errno.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,23 +60,6 @@ uint64_t pack_json_id(const char *json)
         v = strtoull(id, NULL, 16);
     json_decref(o);
     return v;
-}
-
-int pack_make_parent(const char *prefix)
-{
-    char *d = strdup(prefix);
-    if (!d)
-        return it_error_set(IT_E_NOMEM, "out of memory");
-    int rc = 0;
-    /* every proper prefix ending before a '/' is a directory to create */
-    for (char *q = strchr(d + 1, '/'); rc == 0 && q; q = strchr(q + 1, '/')) {
-        *q = '\0';
-        if (mkdir(d, 0777) != 0 && errno != EEXIST)
-            rc = it_error_set(IT_E_IO, "%s: cannot create the directory: %s", d, strerror(errno));
-        *q = '/';
-    }
-    free(d);
-    return rc;
 }
 
 uint32_t pack_kept_tokens(const it_window_rec *r, uint16_t *out)

@@ -179,32 +179,6 @@ static int corpus_stat(char **inputs, int n, it_elbo_stat *stat, const it_alloc_
     return 0;
 }
 
-static int read_elbo_stat_file(const char *path, it_elbo_stat *stat)
-{
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    json_int_t count = -1;
-    const char *sum = NULL;
-    char *end = NULL;
-    if (!o || json_unpack(o, "{s:I, s:s}", "count", &count, "sum_fixed", &sum) != 0 || count < 0) {
-        print_error("%s: not an ELBO statistic (expected {\"count\":N,\"sum_fixed\":\"S\"}): %s", path,
-                    o ? "missing or bad members" : e.text);
-        json_decref(o);
-        return -1;
-    }
-    errno = 0;
-    long long v = strtoll(sum, &end, 10);
-    int bad = errno || end == sum || *end;
-    json_decref(o);
-    if (bad) {
-        print_error("%s: sum_fixed is not an integer", path);
-        return -1;
-    }
-    stat->count = (uint64_t)count;
-    stat->sum_fixed = v;
-    return 0;
-}
-
 static char *provenance_json(int argc, char **argv)
 {
     json_t *cmd = json_array();
@@ -377,7 +351,7 @@ static int finish_shard(packer *p)
 
 static int start_shard(packer *p)
 {
-    int prc = pack_make_parent(p->prefix);
+    int prc = make_parent_dirs(p->prefix);
     if (prc < 0)
         return prc;
     char *name = shard_name(p->prefix, p->next_shard);

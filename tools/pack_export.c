@@ -342,7 +342,7 @@ int pack_export(int argc, char **argv)
     if (optind == argc)
         return usage_error("no input given");
     video_buf v = {0};
-    int prc = pack_make_parent(x.prefix);
+    int prc = make_parent_dirs(x.prefix);
     if (prc < 0) {
         print_lib_error(prc, "cannot export");
         return EXIT_FATAL;
