@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error_internal.h"
 #include "formats/records.h"
 #include "formats/shard.h"
 #include "infotok.h"
+#include "rate.h"
 
 struct it_record_reader {
     int kind;
@@ -14,6 +16,16 @@ struct it_record_reader {
     FILE *f;                    /* stream: the open file (not stdin's) */
     it_stream_reader *stream;
     it_shard_iter *shard;
+    /* it_record_reader_reallocate() */
+    int realloc;
+    it_allocation alloc;
+    it_alloc_rec alloc_rec;     /* the ALLOCATION record emitted before END */
+    int pending_end;            /* END was read while the ALLOCATION record is being returned */
+    int last_type;              /* of the record returned last */
+    char *header;               /* the HEADER with the new "rate" */
+    it_window_rec win;
+    uint8_t *keep;
+    size_t keep_cap;
 };
 
 static int is_shard_file(const char *path, int *is_shard)
@@ -65,23 +77,101 @@ fail:
 int it_record_reader_kind(const it_record_reader *r) { return r->kind; }
 const char *it_record_reader_name(const it_record_reader *r) { return r->name; }
 
-int it_record_next(it_record_reader *r, int *type)
+int it_record_reader_reallocate(it_record_reader *r, const it_allocation *a)
+{
+    r->realloc = 1;
+    r->alloc = *a;
+    r->alloc_rec = it_allocation_record(a);
+    return 0;
+}
+
+static int source_next(it_record_reader *r, int *type)
 {
     return r->stream ? it_stream_next(r->stream, type) : it_shard_iter_next(r->shard, type);
 }
 
-const char *it_record_json(const it_record_reader *r)
+static const char *source_json(const it_record_reader *r)
 {
     return r->stream ? it_stream_json(r->stream) : it_shard_iter_json(r->shard);
 }
 
-const it_window_rec *it_record_window(const it_record_reader *r)
+static const it_window_rec *source_window(const it_record_reader *r)
 {
     return r->stream ? it_stream_window(r->stream) : it_shard_iter_window(r->shard);
 }
 
+/* The HEADER as it reads after the re-allocation. */
+static int rewrite_header(it_record_reader *r)
+{
+    it_stream_header h;
+    int rc = it_stream_header_parse(source_json(r), r->name, &h);
+    if (rc < 0)
+        return rc;
+    h.strategy = r->alloc.strategy;
+    h.avg_rate = r->alloc.strategy == IT_STRATEGY_NONE ? 0 : r->alloc.avg_rate;
+    free(r->header);
+    r->header = NULL;
+    rc = it_stream_header_format(&h, &r->header);
+    it_stream_header_clear(&h);
+    return rc;
+}
+
+static int reallocate_window(it_record_reader *r)
+{
+    r->win = *source_window(r);
+    const size_t nt = (size_t)r->win.lt * r->win.lh * r->win.lw;
+    if (nt > r->keep_cap) {
+        uint8_t *k = realloc(r->keep, nt);
+        if (!k)
+            return it_error_set(IT_E_NOMEM, "%s: out of memory", r->name);
+        r->keep = k;
+        r->keep_cap = nt;
+    }
+    r->win.keep = NULL;
+    return it_allocation_apply(&r->alloc, &r->win, r->keep);
+}
+
+int it_record_next(it_record_reader *r, int *type)
+{
+    if (!r->realloc)
+        return source_next(r, type);
+    if (r->pending_end) {
+        r->pending_end = 0;
+        *type = IT_REC_END;
+        return 1;
+    }
+    int rc;
+    while ((rc = source_next(r, type)) == 1 && *type == IT_REC_ALLOCATION)
+        ; /* the inputs' own allocation no longer holds */
+    if (rc != 1)
+        return rc;
+    r->last_type = *type;
+    if (*type == IT_REC_HEADER)
+        rc = rewrite_header(r);
+    else if (*type == IT_REC_WINDOW)
+        rc = reallocate_window(r);
+    else if (*type == IT_REC_END && r->alloc.strategy == IT_STRATEGY_GLOBAL_ELBO && r->alloc.stat.count > 0) {
+        /* (no windows at all: there is no statistic to record) */
+        r->pending_end = 1;
+        *type = IT_REC_ALLOCATION;
+    }
+    return rc < 0 ? rc : 1;
+}
+
+const char *it_record_json(const it_record_reader *r)
+{
+    return r->realloc && r->last_type == IT_REC_HEADER ? r->header : source_json(r);
+}
+
+const it_window_rec *it_record_window(const it_record_reader *r)
+{
+    return r->realloc ? &r->win : source_window(r);
+}
+
 const it_alloc_rec *it_record_alloc(const it_record_reader *r)
 {
+    if (r->realloc)
+        return &r->alloc_rec;
     return r->stream ? it_stream_alloc(r->stream) : it_shard_iter_alloc(r->shard);
 }
 
@@ -95,6 +185,8 @@ void it_record_reader_free(it_record_reader **rp)
     if (r->f)
         fclose(r->f);
     free(r->name);
+    free(r->header);
+    free(r->keep);
     free(r);
     *rp = NULL;
 }

@@ -34,6 +34,13 @@ const char *it_record_json(const it_record_reader *r);
 const it_window_rec *it_record_window(const it_record_reader *r);
 const it_alloc_rec *it_record_alloc(const it_record_reader *r);
 
+/* Re-allocate while reading (call before the first it_record_next()): every WINDOW returned
+ * afterwards carries a's rates and masks (it_allocation_apply(), src/rate.h), the HEADER's
+ * "rate" says a, the inputs' own ALLOCATION records are dropped and, for global_elbo, an
+ * ALLOCATION record with a's statistic comes just before END. *a is copied. */
+struct it_allocation;
+int it_record_reader_reallocate(it_record_reader *r, const struct it_allocation *a);
+
 void it_record_reader_free(it_record_reader **r);
 
 #ifdef __cplusplus

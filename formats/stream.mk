@@ -1,6 +1,6 @@
 # formats/stream.mk: the token stream (formats/tokstream.h, infotok-stream(5)) and the CRC-32
 # the formats share. Its tests live in tests/stream and are listed here.
-libinfotok_la_SOURCES += formats/tokstream.h formats/tokstream.c formats/crc32.c
+libinfotok_la_SOURCES += formats/tokstream.h formats/tokstream.c formats/stream_header.c formats/crc32.c
 
 dist_man_MANS += man/infotok-stream.5
 

@@ -35,6 +35,9 @@ enum it_rec_type {
 
 enum it_strategy { IT_STRATEGY_NONE = 0, IT_STRATEGY_STATIC = 1, IT_STRATEGY_ELBO = 2,
                    IT_STRATEGY_GLOBAL_ELBO = 3 };
+/* "static", "elbo", "global_elbo" -> enum it_strategy; IT_E_INVALID otherwise. */
+int it_strategy_parse(const char *name, int *strategy);
+const char *it_strategy_name(int strategy); /* "none" for IT_STRATEGY_NONE */
 
 /* Limits a reader enforces (a window of 49 latent frames at 96x96 tokens is the model's max). */
 #define IT_STREAM_MAX_PAYLOAD (256u << 20)
@@ -106,6 +109,58 @@ void it_stream_reader_free(it_stream_reader **r);
  * mean of the map, mask count), as the stream reader checks them; other containers of window
  * records (token shards) use the same. IT_E_FORMAT with `where` prefixed to the message. */
 int it_window_rec_check(const it_window_rec *r, const char *where);
+
+/* ---- the HEADER record, typed (formats/stream_header.c) ------------------------------------ */
+/* Everything the tools read from or write into a HEADER, so that no tool parses its JSON.
+ * Parsing is strict about what decoding needs (model hash, window) and tolerant of keys it
+ * does not know; formatting writes the keys of infotok-stream(5) in a fixed order. */
+enum it_precision { IT_PRECISION_FP32 = 0, IT_PRECISION_BF16 = 1 };
+/* "fp32" / "bf16" <-> enum it_precision; IT_E_INVALID for another name. */
+int it_precision_parse(const char *name, int *precision);
+const char *it_precision_name(int precision);
+
+typedef struct it_stream_header {
+    char model_hash[17];     /* 16 lowercase hex digits */
+    int64_t model_params;
+    char *model_config;      /* the model config, a JSON object's text (infotok-weights(5)) */
+    char *tool, *version;    /* the writing tool and its infotok version (NULL when absent) */
+    char *command;           /* the command line, a JSON array's text (NULL when absent) */
+    int temporal, overlap;   /* window: frames per window, frames shared by consecutive ones */
+    int short_side;          /* resize: 0 when the frames were not resized */
+    int crop_w, crop_h;      /* resize: 0 when not cropped */
+    int strategy;            /* the rate applied when the stream was written (IT_STRATEGY_NONE:
+                                full rate, records unmasked or masks of another origin) */
+    float avg_rate;          /* with strategy */
+    int precision;           /* enum it_precision of the network that made the tokens (fp32 when
+                                the key is absent: streams written before precisions existed) */
+} it_stream_header;
+
+/* Parse a HEADER's JSON. IT_E_FORMAT naming `where` and the key when a key decoding needs is
+ * missing or malformed. The strings are owned by h: it_stream_header_clear() frees them. */
+int it_stream_header_parse(const char *json, const char *where, it_stream_header *h);
+/* The JSON text of h (malloc'ed). */
+int it_stream_header_format(const it_stream_header *h, char **json);
+void it_stream_header_clear(it_stream_header *h);
+/* Records made under a and b can be decoded, packed or compared together: the same model
+ * (hash), windows, resize and precision. 0, or IT_E_INVALID saying what differs, with the two
+ * names (a_name, b_name) in the message. */
+int it_stream_header_compatible(const it_stream_header *a, const char *a_name, const it_stream_header *b,
+                                const char *b_name);
+
+/* ---- video ids -------------------------------------------------------------------------- */
+/* A video id as the manifests write it: exactly 16 lowercase hex digits -> its number.
+ * IT_E_FORMAT otherwise (message: "video id \"...\" is not 16 lowercase hex digits"). */
+int it_video_id_parse(const char *hex, uint64_t *id);
+/* The "id" of a VIDEO (or VIDEO_END, or manifest) JSON object's text; IT_E_FORMAT, naming
+ * where, when it is missing or malformed. */
+int it_video_json_id(const char *json, const char *where, uint64_t *id);
+/* id -> 16 lowercase hex digits and a NUL */
+void it_video_id_format(uint64_t id, char hex[17]);
+/* A VIDEO_END's JSON: *ok 1 for "status":"ok", 0 for "error"; *frames its frame count; its
+ * "error" message copied into error (error_size bytes, may be 0). IT_E_FORMAT naming where
+ * when the status or frames are missing or malformed. */
+int it_video_end_parse(const char *json, const char *where, int *ok, int64_t *frames, char *error,
+                       size_t error_size);
 
 /* ---- CRC-32 (formats/crc32.c), shared by the formats ------------------------------------- */
 /* IEEE 802.3 / zlib crc32(): start with crc = 0; chain by passing the previous result. */

@@ -17,6 +17,14 @@ if [ -f test-suite.log ]; then
   echo "tests: ${pass:-0} passed, $(( ${fail:-0} + ${err:-0} )) failed, ${skip:-0} skipped"
 fi
 [ "$status" = 0 ] || { cat test-suite.log 2>/dev/null | tail -100; exit "$status"; }
+# The README's first command, as a fresh machine runs it: a new build directory, more make
+# jobs than cores (the build must be race-free), then the whole demo job.
+if [ "${IT_SKIP_DEMO:-0}" != 1 ]; then
+  rm -rf ../ci-demo
+  (cd ../.. && IT_DEMO_BUILD=build/ci-demo IT_DEMO_JOBS=$((jobs * 2)) scripts/demo.sh >build/test/demo.log 2>&1) ||
+    { tail -40 demo.log; echo "demo: FAILED"; exit 1; }
+  echo "demo: ok"
+fi
 if [ "${IT_SKIP_DISTCHECK:-0}" != 1 ]; then
   make -j"$jobs" distcheck >distcheck.log 2>&1 || { tail -60 distcheck.log; exit 1; }
   echo "distcheck: ok"

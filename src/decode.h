@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "formats/records.h"
 #include "formats/tokstream.h"
 #include "model.h"
 
@@ -26,5 +27,36 @@ int it_video_decoder_push(it_video_decoder *d, const it_window_rec *rec, it_fram
 /* End of the video: emits the held frames and resets for the next video. */
 int it_video_decoder_finish(it_video_decoder *d, it_frame_sink sink, void *user);
 void it_video_decoder_free(it_video_decoder **d);
+
+/* ---- token records -> frames, video by video (src/decode_records.c) ----------------------
+ * The loop it-decode and it-stats --psnr share: each input's HEADER is checked against the
+ * model (the hash of the weights that made the tokens) and against the earlier inputs
+ * (it_stream_header_compatible), then each video's windows go through a video decoder and its
+ * frames to the caller. Re-allocation is the record reader's (it_record_reader_reallocate). */
+typedef struct it_decode_events {
+    /* An input's HEADER, already checked; may be NULL. */
+    int (*header)(void *user, const it_stream_header *h, const char *input);
+    /* A video begins (its VIDEO record's JSON and id): 1 to decode it, 0 to pass over it,
+     * <0 to stop. */
+    int (*video)(void *user, const char *video_json, uint64_t id);
+    /* Each window of a decoded video, as it will be decoded (re-allocated if the reader is);
+     * may be NULL. A nonzero answer fails the video. */
+    int (*window)(void *user, const it_window_rec *rec);
+    /* A finished frame of the current video, in order. A nonzero answer fails the video. */
+    it_frame_sink frame;
+    /* The video ends (not called for videos passed over): its VIDEO_END JSON, whether the
+     * encoder finished it ("status":"ok"), and 0 or the code that failed its decoding (message
+     * set; the rest of its windows were passed over). 0 goes on, <0 stops everything. */
+    int (*video_end)(void *user, const char *end_json, int encoded_ok, int rc);
+} it_decode_events;
+
+typedef struct it_records_decoder it_records_decoder;
+/* model_name names the model in messages ("the bundled model", a path). */
+int it_records_decoder_new(it_records_decoder **out, it_model *m, const char *model_name);
+/* Every record of r, until its END: 0, or the first code that stopped it. */
+int it_records_decode(it_records_decoder *d, it_record_reader *r, const it_decode_events *ev, void *user);
+/* The source frame rate of the current video (its windows' fps; 0 if unknown). */
+double it_records_decoder_fps(const it_records_decoder *d);
+void it_records_decoder_free(it_records_decoder **d);
 
 #endif

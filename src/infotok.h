@@ -59,6 +59,13 @@ const char *it_version_long(void);
  * if present, else the installed one (its path is returned even if missing). */
 const char *it_default_model_path(void);
 
+/* ---- hashing ----------------------------------------------------------------------------- */
+/* 64-bit FNV-1a (Fowler/Noll/Vo): start from IT_FNV1A64_INIT, then h = (h ^ byte) * 2^40+2^8+0xb3
+ * for each byte; chain calls by passing the previous result. Source ids, model hashes and
+ * it-stats' token checksum are all this function. */
+#define IT_FNV1A64_INIT 0xcbf29ce484222325ULL /* 14695981039346656037, FNV's offset basis */
+uint64_t it_fnv1a64(uint64_t h, const void *p, size_t n);
+
 /* ---- logging: messages go to stderr as "<prefix>: message" ------------------------------- */
 enum { IT_LOG_QUIET = 0, IT_LOG_ERROR, IT_LOG_WARN, IT_LOG_INFO, IT_LOG_DEBUG };
 void it_log_set_prefix(const char *prefix);

@@ -7,6 +7,6 @@ libinfotok_la_SOURCES += \
 	src/window.c src/manifest.c \
 	src/arena_internal.h src/arena.c src/model.h src/model_internal.h \
 	src/model_load.c src/net_cnn.c src/net_vit.c src/model.c src/pixels.c src/blend.c \
-	src/rate.h src/rate.c src/encode.h src/encode.c
+	src/rate.h src/rate.c src/encode.h src/encode.c src/hash.c
 libinfotok_la_SOURCES += src/paths.c
 libinfotok_la_CPPFLAGS += -DIT_PKGDATADIR='"$(pkgdatadir)"' -DIT_SRC_MODELDIR='"$(abs_top_srcdir)/models"'

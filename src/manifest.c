@@ -10,13 +10,11 @@
 
 void it_source_id(const it_source *src, char id[17])
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = IT_FNV1A64_INIT;
     const char *parts[2] = {src->path, src->member ? src->member : ""};
-    for (int k = 0; k < 2; k++) {
-        for (const unsigned char *c = (const unsigned char *)parts[k]; *c; c++)
-            h = (h ^ *c) * 0x100000001b3ULL;
-        h = (h ^ 0) * 0x100000001b3ULL; /* the separator: "a"+"bc" differs from "ab"+"c" */
-    }
+    /* each part with its NUL: "a"+"bc" differs from "ab"+"c" */
+    for (int k = 0; k < 2; k++)
+        h = it_fnv1a64(h, parts[k], strlen(parts[k]) + 1);
     snprintf(id, 17, "%016llx", (unsigned long long)h);
 }
 

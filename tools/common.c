@@ -1,5 +1,6 @@
 /* common.c: error printing, standard option parsing, shards and progress for the it-* tools. */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -280,28 +281,112 @@ int make_parent_dirs(const char *path)
     return rc;
 }
 
-int read_elbo_stat_file(const char *path, it_elbo_stat *stat)
+void rate_opts_init(rate_opts *o)
 {
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    json_int_t count = -1;
-    const char *sum = NULL;
-    char *end = NULL;
-    if (!o || json_unpack(o, "{s:I, s:s}", "count", &count, "sum_fixed", &sum) != 0 || count < 0) {
-        print_error("%s: not an ELBO statistic (expected {\"count\":N,\"sum_fixed\":\"S\"}): %s", path,
-                    o ? "missing or bad members" : e.text);
-        json_decref(o);
+    memset(o, 0, sizeof *o);
+    o->avg_rate = 0.5;
+    o->strategy = IT_STRATEGY_GLOBAL_ELBO;
+}
+
+int rate_option(rate_opts *o, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_AVG_RATE:
+        if (parse_double("--avg-rate", arg, IT_RATE_MIN, IT_RATE_MAX, &o->avg_rate) < 0)
+            return -1;
+        o->rate_given = 1;
+        return 1;
+    case OPT_STRATEGY:
+        if (it_strategy_parse(arg, &o->strategy) < 0) {
+            usage_error("%s", it_error_message());
+            return -1;
+        }
+        o->strategy_given = 1;
+        return 1;
+    case OPT_ELBO_STAT: o->stat_file = arg; return 1;
+    case OPT_FULL_RATE: o->full_rate = 1; return 1;
+    default: return 0;
+    }
+}
+
+int rate_opts_check(const rate_opts *o, int reallocating)
+{
+    if (reallocating && (o->strategy_given || o->stat_file) && !o->rate_given)
+        return usage_error("--strategy and --elbo-stat need --avg-rate");
+    if (o->full_rate && (o->rate_given || o->strategy_given || o->stat_file))
+        return usage_error("--full-rate cannot be combined with --avg-rate, --strategy or --elbo-stat");
+    if (o->stat_file && o->strategy != IT_STRATEGY_GLOBAL_ELBO)
+        return usage_error("--elbo-stat is for --strategy global_elbo");
+    return 0;
+}
+
+int rate_opts_corpus_stat(const rate_opts *o, char **inputs, int n, it_elbo_stat *stat)
+{
+    int rc = o->stat_file ? it_elbo_stat_load(o->stat_file, stat)
+                          : it_corpus_stat((const char *const *)inputs, n, stat, NULL);
+    if (rc < 0) {
+        print_lib_error(rc, "global_elbo");
         return -1;
     }
-    errno = 0;
-    long long v = strtoll(sum, &end, 10);
-    int bad = errno || end == sum || *end;
-    json_decref(o);
-    if (bad) {
-        print_error("%s: sum_fixed is not an integer", path);
+    it_log(IT_LOG_INFO, "corpus ELBO statistic: %" PRIu64 " windows, mean %.6g (%s)", stat->count,
+           (double)it_elbo_stat_mean(stat), o->stat_file ? o->stat_file
+                                            : rc == IT_STAT_ALLOCATION ? "the inputs' ALLOCATION records"
+                                                                       : "the inputs' windows");
+    return 0;
+}
+
+int rate_opts_allocation(const rate_opts *o, char **inputs, int n, it_allocation *a)
+{
+    memset(a, 0, sizeof *a);
+    if (o->full_rate) {
+        a->strategy = IT_STRATEGY_NONE;
+        return 1;
+    }
+    if (!o->rate_given)
+        return 0;
+    a->strategy = o->strategy;
+    a->avg_rate = (float)o->avg_rate;
+    if (a->strategy == IT_STRATEGY_GLOBAL_ELBO && rate_opts_corpus_stat(o, inputs, n, &a->stat) < 0)
+        return -1;
+    return 1;
+}
+
+void model_opts_init(model_opts *o)
+{
+    o->checkpoint = NULL;
+    o->device = "cpu";
+    o->threads = 1;
+}
+
+int model_option(model_opts *o, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_CHECKPOINT: o->checkpoint = arg; return 1;
+    case OPT_DEVICE:
+        if (strcmp(arg, "cpu") != 0 && strcmp(arg, "cuda") != 0 && strncmp(arg, "cuda:", 5) != 0) {
+            usage_error("invalid value '%s' for --device: expected cpu, cuda or cuda:N", arg);
+            return -1;
+        }
+        o->device = arg;
+        return 1;
+    case '@': return parse_int("--threads", arg, 1, 1024, &o->threads) < 0 ? -1 : 1;
+    default: return 0;
+    }
+}
+
+int model_opts_load(const model_opts *o, it_model **m)
+{
+    const char *backend = strcmp(o->device, "cpu") == 0 ? "cpu" : "cuda";
+    if (strcmp(backend, "cuda") == 0 && !it_backend_find("cuda")) {
+        print_error("--device %s: this build has no CUDA backend (configure --enable-cuda)", o->device);
         return -1;
     }
-    stat->count = (uint64_t)count;
-    stat->sum_fixed = v;
+    it_kernels_set_threads((int)o->threads);
+    const char *path = o->checkpoint ? o->checkpoint : it_default_model_path();
+    int rc = it_model_load(m, path, backend);
+    if (rc < 0) {
+        print_lib_error(rc, "cannot load the model");
+        return -1;
+    }
     return 0;
 }

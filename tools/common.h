@@ -58,8 +58,56 @@ double now_seconds(void);
 /* mkdir -p of the directories a path names before its last '/' ("out/" or "a/b/name" need not
  * exist). 0 or IT_E_IO with the message set. */
 int make_parent_dirs(const char *path);
-/* The corpus ELBO statistic written by `it-pack elbo-stat` ({"count":N,"sum_fixed":"S"}) for
- * --elbo-stat; prints why and returns -1 when the file is not one. */
-int read_elbo_stat_file(const char *path, it_elbo_stat *stat);
+/* ---- option groups: parsed and checked in one place for every tool ---------------------- */
+#include <getopt.h>
+#include "model.h"
+
+enum {
+    OPT_AVG_RATE = 0x4000, OPT_STRATEGY, OPT_ELBO_STAT, OPT_FULL_RATE, /* the rate group */
+    OPT_CHECKPOINT, OPT_DEVICE, OPT_PRECISION,                         /* the model group */
+    OPT_TOOL_FIRST                                                     /* a tool's own options */
+};
+#define RATE_LONGOPTS                                                                          \
+    {"avg-rate", required_argument, NULL, OPT_AVG_RATE},                                      \
+    {"strategy", required_argument, NULL, OPT_STRATEGY},                                      \
+    {"elbo-stat", required_argument, NULL, OPT_ELBO_STAT},                                    \
+    {"full-rate", no_argument, NULL, OPT_FULL_RATE}
+#define MODEL_LONGOPTS                                                                         \
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},                                  \
+    {"device", required_argument, NULL, OPT_DEVICE},                                          \
+    {"threads", required_argument, NULL, '@'}
+
+/* --avg-rate R, --strategy S, --elbo-stat FILE, --full-rate */
+typedef struct rate_opts {
+    double avg_rate;
+    int strategy;
+    const char *stat_file;
+    int rate_given, strategy_given, full_rate;
+} rate_opts;
+/* Defaults: rate 0.5, strategy global_elbo, nothing given. */
+void rate_opts_init(rate_opts *o);
+/* 1 when c is a rate option (taken), 0 when it is not, -1 for a bad value (printed). */
+int rate_option(rate_opts *o, int c, const char *arg);
+/* The combinations no tool accepts; 0 or EXIT_USAGE (printed). Tools that re-allocate
+ * records (it-pack, it-decode) also need --avg-rate for --strategy and --elbo-stat. */
+int rate_opts_check(const rate_opts *o, int reallocating);
+/* What the options ask of records read from inputs: 0 when nothing (keep the records' own
+ * masks), 1 with *a set (--full-rate: no masks; --avg-rate: that allocation, its global_elbo
+ * statistic from --elbo-stat or by the one policy, it_corpus_stat()), -1 on error (printed). */
+int rate_opts_allocation(const rate_opts *o, char **inputs, int n, it_allocation *a);
+/* --elbo-stat FILE for an allocation whose strategy is set: -1 on error (printed). */
+int rate_opts_corpus_stat(const rate_opts *o, char **inputs, int n, it_elbo_stat *stat);
+
+/* --checkpoint FILE, --device cpu|cuda[:N], -@/--threads N */
+typedef struct model_opts {
+    const char *checkpoint;  /* NULL: the bundled model */
+    const char *device;
+    long threads;
+} model_opts;
+void model_opts_init(model_opts *o);
+/* 1 taken, 0 not a model option, -1 bad value (printed). */
+int model_option(model_opts *o, int c, const char *arg);
+/* Load the model the options name on the device they name: -1 on error (printed). */
+int model_opts_load(const model_opts *o, it_model **m);
 
 #endif

@@ -12,7 +12,6 @@
 #include "decode.h"
 #include "formats/records.h"
 #include "infotok.h"
-#include "kernels/it_kernels.h"
 #include "model.h"
 #include "rate.h"
 #include "tools/common.h"
@@ -37,8 +36,7 @@ static const char usage_text[] =
     "      --avg-rate R           re-allocate: average fraction of tokens kept, in [0.0625, 1]\n"
     "      --strategy S           static, elbo or global_elbo (with --avg-rate) [global_elbo]\n"
     "      --elbo-stat FILE       corpus ELBO statistic for global_elbo (it-pack elbo-stat);\n"
-    "                             without it, the inputs' own (their ALLOCATION records, or\n"
-    "                             computed from their windows)\n"
+    "                             without it, the inputs' own: infotok(7), RATE ALLOCATION\n"
     "      --full-rate            decode every token, ignoring the records' masks\n"
     "      --checkpoint FILE      model weights: native .safetensors or official .pt\n"
     "                             [the bundled model]\n"
@@ -57,37 +55,30 @@ static const char usage_text[] =
 enum { OUT_DIR = 1, OUT_PATTERN, OUT_FILE };
 
 typedef struct opts {
-    const char *output, *checkpoint, *stat_file;
+    const char *output;
     int out_kind;              /* OUT_DIR, OUT_PATTERN or OUT_FILE ('-' included) */
-    int format, crf, quiet, full_rate, strategy, realloc;
-    float avg_rate;
+    int format, crf, quiet, realloc;
+    it_allocation alloc;       /* with realloc */
     uint64_t *ids;
     int nids;
     long range_a, range_b;
-    it_elbo_stat stat;
 } opts;
 
 typedef struct run {
     opts *o;
     it_model *m;
-    it_video_decoder *dec;
-    int overlap;
-    char *model_hash;
+    it_records_decoder *dec;
     /* the current video */
-    int selected, failed_video;
     uint64_t id;
     char idhex[17];
     long ordinal;              /* across all inputs */
     it_video_writer *w;
-    double fps;
     char *out_path;
     int64_t frames;
     /* totals */
     long written, failed, nselected;
     int64_t frames_total;
     tool_progress prog;
-    uint8_t *keep;
-    size_t keep_cap;
 } run;
 
 static int is_dir(const char *p)
@@ -150,7 +141,8 @@ static int sink(void *user, int64_t frame_index, int h, int w, const uint8_t *rg
             return it_error_set(IT_E_NOMEM, "out of memory");
         if (strcmp(r->out_path, "-") != 0 && (rc = make_parent_dirs(r->out_path)) < 0)
             return rc;
-        if ((rc = it_video_writer_open(&r->w, r->out_path, r->o->format, w, h, r->fps > 0 ? r->fps : 25.0,
+        const double fps = it_records_decoder_fps(r->dec);
+        if ((rc = it_video_writer_open(&r->w, r->out_path, r->o->format, w, h, fps > 0 ? fps : 25.0,
                                        r->o->crf)) < 0)
             return rc;
     }
@@ -159,48 +151,34 @@ static int sink(void *user, int64_t frame_index, int h, int w, const uint8_t *rg
     return it_video_writer_write(r->w, frame_index, rgb);
 }
 
-static int header(run *r, const char *json, const char *input)
+/* A video begins: decode it when selected. */
+static int video(void *user, const char *video_json, uint64_t id)
 {
-    json_error_t e;
-    json_t *h = json_loads(json, 0, &e);
-    json_int_t ov = -1;
-    const char *hash = NULL;
-    int rc = 0;
-    if (!h || json_unpack(h, "{s:{s:s}, s:{s:I}}", "model", "hash", &hash, "window", "overlap", &ov) != 0 || ov < 0 ||
-        ov > 1000)
-        rc = it_error_set(IT_E_FORMAT, "%s: the header has no model hash or window overlap", input);
-    else if (strcmp(hash, it_model_hash(r->m)) != 0)
-        rc = it_error_set(IT_E_INVALID, "%s: made by the model with hash %s, but the model loaded (%s) has hash %s: "
-                          "give the right --checkpoint", input, hash,
-                          r->o->checkpoint ? r->o->checkpoint : "the bundled model", it_model_hash(r->m));
-    else if (r->dec && (int)ov != r->overlap)
-        rc = it_error_set(IT_E_INVALID, "%s: window overlap %d differs from an earlier input's %d", input, (int)ov,
-                          r->overlap);
-    if (rc == 0 && !r->dec) {
-        r->overlap = (int)ov;
-        rc = it_video_decoder_new(&r->dec, r->m, r->overlap);
-    }
-    json_decref(h);
-    return rc;
+    run *r = user;
+    (void)video_json;
+    r->id = id;
+    it_video_id_format(id, r->idhex);
+    const int sel = selected(r->o, id, r->ordinal++);
+    if (sel && r->o->out_kind == OUT_FILE && r->nselected++ > 0)
+        return it_error_set(IT_E_INVALID, "%s: several videos are selected (the second is %s): give a directory or a "
+                            "pattern with {id} for -o, or choose one with --video/--range",
+                            strcmp(r->o->output, "-") == 0 ? "stdout" : r->o->output, r->idhex);
+    return sel;
 }
 
-static int end_video(run *r, const char *end_json)
+static int end_video(void *user, const char *end_json, int encoded_ok, int rc)
 {
-    int rc = 0;
-    if (!r->selected)
-        return 0;
-    json_error_t e;
-    json_t *o = json_loads(end_json, 0, &e);
-    const char *status = json_string_value(json_object_get(o, "status"));
-    const char *error = json_string_value(json_object_get(o, "error"));
-    if (status && strcmp(status, "ok") != 0) {
-        print_error("video %s failed to encode, no tokens: %s", r->idhex, error ? error : "(no message)");
+    run *r = user;
+    char error[512] = "";
+    int64_t frames;
+    if (!encoded_ok) {
+        it_video_end_parse(end_json, "VIDEO_END", &encoded_ok, &frames, error, sizeof error);
+        print_error("video %s failed to encode, no tokens: %s", r->idhex, error);
         r->failed++;
-    } else {
-        rc = it_video_decoder_finish(r->dec, sink, r);
+    } else if (rc == 0) {
         /* A single output file is completed only after all inputs: a second selected video or
          * a fatal error later must leave nothing behind. */
-        if (rc == 0 && r->w && r->o->out_kind != OUT_FILE)
+        if (r->w && r->o->out_kind != OUT_FILE)
             rc = it_video_writer_close(&r->w);
         if (rc == 0 && r->frames > 0) {
             r->written++;
@@ -211,7 +189,6 @@ static int end_video(run *r, const char *end_json)
             r->failed++;
         }
     }
-    json_decref(o);
     if (r->o->out_kind != OUT_FILE || rc < 0) {
         it_video_writer_abort(&r->w);
         free(r->out_path);
@@ -221,150 +198,53 @@ static int end_video(run *r, const char *end_json)
     return rc;
 }
 
-static int window(run *r, const it_window_rec *in)
-{
-    if (!r->selected)
-        return 0;
-    it_window_rec rec = *in;
-    const size_t nt = (size_t)rec.lt * rec.lh * rec.lw;
-    if (r->o->full_rate) {
-        rec.keep = NULL;
-    } else if (r->o->realloc) {
-        if (nt > r->keep_cap) {
-            uint8_t *k = realloc(r->keep, nt);
-            if (!k)
-                return it_error_set(IT_E_NOMEM, "out of memory");
-            r->keep = k;
-            r->keep_cap = nt;
-        }
-        rec.keep = NULL;
-        float rate = it_rate_for_window(r->o->strategy, r->o->avg_rate, rec.elbo_mean, it_elbo_stat_mean(&r->o->stat));
-        int rc = it_rate_apply(&rec, r->o->strategy, rate, r->keep);
-        if (rc < 0)
-            return rc;
-    }
-    r->fps = rec.fps;
-    return it_video_decoder_push(r->dec, &rec, sink, r);
-}
-
 static int decode_input(run *r, const char *path)
 {
+    static const it_decode_events ev = {NULL, video, NULL, sink, end_video};
     it_record_reader *rd = NULL;
-    int rc = it_record_reader_open(&rd, path), type;
-    while (rc >= 0 && (rc = it_record_next(rd, &type)) == 1) {
-        switch (type) {
-        case IT_REC_HEADER: rc = header(r, it_record_json(rd), it_record_reader_name(rd)); break;
-        case IT_REC_VIDEO: {
-            json_error_t e;
-            json_t *v = json_loads(it_record_json(rd), 0, &e);
-            const char *id = json_string_value(json_object_get(v, "id"));
-            snprintf(r->idhex, sizeof r->idhex, "%s", id && strlen(id) == 16 ? id : "0000000000000000");
-            json_decref(v);
-            r->id = strtoull(r->idhex, NULL, 16);
-            r->selected = selected(r->o, r->id, r->ordinal);
-            r->ordinal++;
-            if (r->selected && r->o->out_kind == OUT_FILE && r->nselected++ > 0)
-                rc = it_error_set(IT_E_INVALID, "%s: several videos are selected (the second is %s): give a "
-                                  "directory or a pattern with {id} for -o, or choose one with --video/--range",
-                                  strcmp(r->o->output, "-") == 0 ? "stdout" : r->o->output, r->idhex);
-            break;
-        }
-        case IT_REC_WINDOW: rc = window(r, it_record_window(rd)); break;
-        case IT_REC_VIDEO_END: rc = end_video(r, it_record_json(rd)); break;
-        default: break;
-        }
-    }
+    int rc = it_record_reader_open(&rd, path);
+    if (rc == 0 && r->o->realloc)
+        rc = it_record_reader_reallocate(rd, &r->o->alloc);
+    if (rc == 0)
+        rc = it_records_decode(r->dec, rd, &ev, r);
     if (rc < 0)
-        print_lib_error(rc, "cannot decode %s", it_record_reader_name(rd) ? it_record_reader_name(rd) : path);
+        print_lib_error(rc, "cannot decode %s", rd ? it_record_reader_name(rd) : path);
     it_record_reader_free(&rd);
     return rc < 0 ? rc : 0;
-}
-
-/* global_elbo: the corpus statistic, needed before the first window. Inputs allocated with
- * global_elbo carry it in their ALLOCATION record: over the whole corpus they were allocated
- * in, which may be more than these inputs (one shard of many), so it is used when every input
- * has the same one. Inputs without one: computed from their windows. A mixture is refused. */
-static int corpus_stat(char **inputs, int n, it_elbo_stat *stat)
-{
-    it_elbo_stat own = {0, 0}, alloc = {0, 0};
-    int with = 0;
-    const char *first_with = NULL, *first_without = NULL;
-    for (int i = 0; i < n; i++) {
-        if (strcmp(inputs[i], "-") == 0) {
-            print_error("global_elbo needs the corpus statistic before decoding: give --elbo-stat (it-pack "
-                        "elbo-stat) or files instead of stdin");
-            return -1;
-        }
-        it_record_reader *r = NULL;
-        int type, has = 0, rc = it_record_reader_open(&r, inputs[i]);
-        while (rc >= 0 && (rc = it_record_next(r, &type)) == 1) {
-            if (type == IT_REC_WINDOW) {
-                it_elbo_stat_add(&own, it_record_window(r)->elbo_mean);
-            } else if (type == IT_REC_ALLOCATION && it_record_alloc(r)->strategy == IT_STRATEGY_GLOBAL_ELBO) {
-                const it_alloc_rec *a = it_record_alloc(r);
-                const it_elbo_stat s = {a->elbo_count, a->elbo_sum_fixed};
-                if (with && (s.count != alloc.count || s.sum_fixed != alloc.sum_fixed)) {
-                    print_error("%s and %s were allocated over different corpora (%" PRIu64 " and %" PRIu64
-                                " windows): give --elbo-stat", first_with, inputs[i], alloc.count, s.count);
-                    it_record_reader_free(&r);
-                    return -1;
-                }
-                alloc = s;
-                has = 1;
-            }
-        }
-        if (rc < 0)
-            print_lib_error(rc, "cannot read %s", inputs[i]);
-        it_record_reader_free(&r);
-        if (rc < 0)
-            return -1;
-        if (has && !with++)
-            first_with = inputs[i];
-        if (!has && !first_without)
-            first_without = inputs[i];
-    }
-    if (with && first_without) {
-        print_error("%s carries the statistic of the corpus it was allocated in, %s does not: give --elbo-stat",
-                    first_with, first_without);
-        return -1;
-    }
-    *stat = with ? alloc : own;
-    it_log(IT_LOG_INFO, "corpus ELBO statistic: %" PRIu64 " windows, mean %.6g (%s)", stat->count,
-           (double)it_elbo_stat_mean(stat), with ? "from the inputs' ALLOCATION records" : "from the inputs' windows");
-    return 0;
 }
 
 int main(int argc, char **argv)
 {
     tool_init("it-decode");
-    enum { OPT_FORMAT = 256, OPT_CRF, OPT_VIDEO, OPT_RANGE, OPT_RATE, OPT_STRATEGY, OPT_STAT, OPT_FULL,
-           OPT_CHECKPOINT, OPT_DEVICE, OPT_VERSION };
+    enum { OPT_FORMAT = OPT_TOOL_FIRST, OPT_CRF, OPT_VIDEO, OPT_RANGE, OPT_VERSION };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"crf", required_argument, NULL, OPT_CRF},
         {"video", required_argument, NULL, OPT_VIDEO},
         {"range", required_argument, NULL, OPT_RANGE},
-        {"avg-rate", required_argument, NULL, OPT_RATE},
-        {"strategy", required_argument, NULL, OPT_STRATEGY},
-        {"elbo-stat", required_argument, NULL, OPT_STAT},
-        {"full-rate", no_argument, NULL, OPT_FULL},
-        {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
-        {"device", required_argument, NULL, OPT_DEVICE},
-        {"threads", required_argument, NULL, '@'},
+        RATE_LONGOPTS,
+        MODEL_LONGOPTS,
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
-    opts o = {.output = ".", .format = IT_VFMT_FFV1, .crf = 18, .strategy = IT_STRATEGY_GLOBAL_ELBO,
-              .range_a = 0, .range_b = -1};
-    const char *device = "cpu";
-    long threads = 1, crf = 18;
-    double rate = 0.5;
-    int c, rate_given = 0, strategy_given = 0, status = EXIT_OK;
+    opts o = {.output = ".", .format = IT_VFMT_FFV1, .crf = 18, .range_a = 0, .range_b = -1};
+    rate_opts ro;
+    model_opts mo;
+    rate_opts_init(&ro);
+    model_opts_init(&mo);
+    long crf = 18;
+    int c, taken, status = EXIT_OK;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:@:qvh", longopts, NULL)) != -1) {
+        if ((taken = rate_option(&ro, c, optarg)) == 0)
+            taken = model_option(&mo, c, optarg);
+        if (taken < 0)
+            return EXIT_USAGE;
+        if (taken)
+            continue;
         switch (c) {
         case 'o': o.output = optarg; break;
         case OPT_FORMAT:
@@ -373,10 +253,9 @@ int main(int argc, char **argv)
             break;
         case OPT_CRF: if (parse_int("--crf", optarg, 0, 51, &crf) < 0) return EXIT_USAGE; break;
         case OPT_VIDEO: {
-            char *end;
-            uint64_t id = strtoull(optarg, &end, 16);
-            if (strlen(optarg) != 16 || *end)
-                return usage_error("invalid value '%s' for --video: expected 16 hex digits", optarg);
+            uint64_t id;
+            if (it_video_id_parse(optarg, &id) < 0)
+                return usage_error("invalid value '%s' for --video: expected 16 lowercase hex digits", optarg);
             uint64_t *v = realloc(o.ids, (o.nids + 1) * sizeof *v);
             if (!v)
                 return EXIT_FATAL;
@@ -396,21 +275,6 @@ int main(int argc, char **argv)
                 return usage_error("invalid value '%s' for --range: expected A:B with A < B", optarg);
             break;
         }
-        case OPT_RATE:
-            if (parse_double("--avg-rate", optarg, IT_RATE_MIN, IT_RATE_MAX, &rate) < 0)
-                return EXIT_USAGE;
-            rate_given = 1;
-            break;
-        case OPT_STRATEGY:
-            if (it_strategy_parse(optarg, &o.strategy) < 0)
-                return usage_error("%s", it_error_message());
-            strategy_given = 1;
-            break;
-        case OPT_STAT: o.stat_file = optarg; break;
-        case OPT_FULL: o.full_rate = 1; break;
-        case OPT_CHECKPOINT: o.checkpoint = optarg; break;
-        case OPT_DEVICE: device = optarg; break;
-        case '@': if (parse_int("--threads", optarg, 1, 1024, &threads) < 0) return EXIT_USAGE; break;
         case 'q': o.quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
@@ -421,17 +285,8 @@ int main(int argc, char **argv)
     }
     if (optind == argc)
         return usage_error("no input given");
-    if (o.full_rate && (rate_given || strategy_given || o.stat_file))
-        return usage_error("--full-rate cannot be combined with --avg-rate, --strategy or --elbo-stat");
-    if ((strategy_given || o.stat_file) && !rate_given)
-        return usage_error("--strategy and --elbo-stat need --avg-rate");
-    const char *backend = NULL;
-    if (strcmp(device, "cpu") == 0)
-        backend = "cpu";
-    else if (strcmp(device, "cuda") == 0 || strncmp(device, "cuda:", 5) == 0)
-        backend = "cuda";
-    else
-        return usage_error("invalid value '%s' for --device: expected cpu or cuda", device);
+    if (rate_opts_check(&ro, 1) != 0)
+        return EXIT_USAGE;
     if (strstr(o.output, "{id}") || strstr(o.output, "{ordinal}"))
         o.out_kind = OUT_PATTERN;
     else
@@ -439,26 +294,17 @@ int main(int argc, char **argv)
     if (o.format == IT_VFMT_PNG && strcmp(o.output, "-") == 0)
         return usage_error("--format png writes a directory of frames, not to stdout");
     o.crf = (int)crf;
-    o.avg_rate = (float)rate;
-    o.realloc = rate_given;
-    if (strcmp(backend, "cuda") == 0 && !it_backend_find("cuda")) {
-        print_error("--device cuda: this build has no CUDA backend (configure --enable-cuda)");
-        free(o.ids);
-        return EXIT_FATAL;
-    }
-    if (o.realloc && o.strategy == IT_STRATEGY_GLOBAL_ELBO &&
-        (o.stat_file ? read_elbo_stat_file(o.stat_file, &o.stat) : corpus_stat(argv + optind, argc - optind, &o.stat)) < 0) {
-        free(o.ids);
-        return EXIT_FATAL;
-    }
-    it_kernels_set_threads((int)threads);
     run r = {.o = &o};
-    int rc = it_model_load(&r.m, o.checkpoint ? o.checkpoint : it_default_model_path(), backend);
-    if (rc < 0) {
-        print_lib_error(rc, "cannot load the model");
+    if ((o.realloc = rate_opts_allocation(&ro, argv + optind, argc - optind, &o.alloc)) < 0 ||
+        model_opts_load(&mo, &r.m) < 0 ||
+        it_records_decoder_new(&r.dec, r.m, mo.checkpoint ? mo.checkpoint : "the bundled model") < 0) {
+        if (r.m && !r.dec)
+            print_lib_error(IT_E_NOMEM, "cannot decode");
+        it_model_free(&r.m);
         free(o.ids);
         return EXIT_FATAL;
     }
+    int rc;
     progress_start(&r.prog, 0, "frames", o.quiet);
     for (int i = optind; i < argc; i++)
         if (decode_input(&r, argv[i]) < 0) {
@@ -478,9 +324,8 @@ int main(int argc, char **argv)
     }
     it_video_writer_abort(&r.w);
     free(r.out_path);
-    it_video_decoder_free(&r.dec);
+    it_records_decoder_free(&r.dec);
     it_model_free(&r.m);
-    free(r.keep);
     free(o.ids);
     return status;
 }

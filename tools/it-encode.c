@@ -240,47 +240,40 @@ static int write_json_record(it_stream_writer *w, int type, char *json)
 static char *header_json(const it_model *m, int argc, char **argv, const it_encode_opts *o,
                          int strategy, float avg_rate)
 {
-    char *cfg_text = NULL;
-    if (it_config_to_json(it_model_config(m), &cfg_text) < 0)
-        return NULL;
-    json_error_t err;
-    json_t *cfg = json_loads(cfg_text, 0, &err);
-    free(cfg_text);
+    it_stream_header h = {0};
+    char *json = NULL;
     json_t *cmd = json_array();
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; cmd && i < argc; i++)
         json_array_append_new(cmd, json_string(argv[i]));
-    json_t *resize = json_null();
-    if (o->video.short_side > 0 || o->video.crop_w > 0) {
-        resize = json_object();
-        json_object_set_new(resize, "short_side", json_integer(o->video.short_side));
-        json_object_set_new(resize, "crop", o->video.crop_w > 0
-                                                ? json_pack("[i,i]", o->video.crop_w, o->video.crop_h)
-                                                : json_null());
+    if (it_config_to_json(it_model_config(m), &h.model_config) == 0 &&
+        (h.command = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL) && (h.tool = strdup("it-encode")) &&
+        (h.version = strdup(it_version()))) {
+        memcpy(h.model_hash, it_model_hash(m), 17);
+        h.model_params = it_model_param_count(m);
+        h.temporal = o->temporal_window;
+        h.overlap = o->overlap;
+        h.short_side = o->video.short_side;
+        h.crop_w = o->video.crop_w;
+        h.crop_h = o->video.crop_h;
+        h.strategy = strategy;
+        h.avg_rate = strategy == IT_STRATEGY_NONE ? 0 : avg_rate;
+        h.precision = IT_PRECISION_FP32;
+        it_stream_header_format(&h, &json);
     }
-    json_t *rate = strategy == IT_STRATEGY_NONE
-                       ? json_null()
-                       : json_pack("{s:s, s:f}", "strategy", it_strategy_name(strategy), "avg_rate", (double)avg_rate);
-    json_t *h = json_pack("{s:{s:o, s:s, s:I}, s:s, s:s, s:o, s:{s:i, s:i}, s:o, s:o}",
-                          "model", "config", cfg, "hash", it_model_hash(m), "params",
-                          (json_int_t)it_model_param_count(m), "tool", "it-encode", "version",
-                          it_version(), "command", cmd, "window", "temporal", o->temporal_window,
-                          "overlap", o->overlap, "resize", resize, "rate", rate);
-    char *s = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(h);
-    return s;
+    json_decref(cmd);
+    it_stream_header_clear(&h);
+    return json;
 }
 
 /* The parts of a header that must match for a resume to continue a run. */
 static int same_run(const char *a, const char *b)
 {
-    json_error_t err;
-    json_t *x = json_loads(a, 0, &err), *y = json_loads(b, 0, &err);
-    int same = x && y;
-    static const char *const keys[] = {"model", "window", "resize", "rate"};
-    for (size_t i = 0; same && i < sizeof keys / sizeof *keys; i++)
-        same = json_equal(json_object_get(x, keys[i]), json_object_get(y, keys[i]));
-    json_decref(x);
-    json_decref(y);
+    it_stream_header x = {0}, y = {0};
+    int same = it_stream_header_parse(a, "a", &x) == 0 && it_stream_header_parse(b, "b", &y) == 0 &&
+               it_stream_header_compatible(&x, "a", &y, "b") == 0 && x.strategy == y.strategy &&
+               x.avg_rate == y.avg_rate;
+    it_stream_header_clear(&x);
+    it_stream_header_clear(&y);
     return same;
 }
 
@@ -332,18 +325,20 @@ static long resume_from(const char *partial, const char *header, it_stream_write
                 return -1;
             }
             if (type == IT_REC_VIDEO_END) {
-                json_error_t err;
-                json_t *o = json_loads(it_stream_json(r), 0, &err);
-                const char *id = json_string_value(json_object_get(o, "id"));
-                const char *vs = json_string_value(json_object_get(o, "status"));
-                if (vs && strcmp(vs, "ok") != 0)
-                    enc->resumed_failed++;
+                /* the reader checked the record: its id and status are well formed */
+                int ok = 0;
+                int64_t frames;
+                uint64_t id = 0;
+                char hex[17];
+                it_video_end_parse(it_stream_json(r), partial, &ok, &frames, NULL, 0);
+                it_video_json_id(it_stream_json(r), partial, &id);
+                it_video_id_format(id, hex);
+                enc->resumed_failed += !ok;
                 char **grown = realloc(ids, (size_t)(kept + 1) * sizeof *ids);
                 if (grown) {
                     ids = grown;
-                    ids[kept++] = strdup(id ? id : "");
+                    ids[kept++] = strdup(hex);
                 }
-                json_decref(o);
             }
         }
         if (pass == 0)
@@ -356,8 +351,7 @@ static long resume_from(const char *partial, const char *header, it_stream_write
 }
 
 /* Second pass over the records for global_elbo: every window gets its rate and mask. */
-static int apply_allocation(FILE *spill, it_stream_writer *out, int strategy, float avg_rate,
-                            const it_elbo_stat *stat)
+static int apply_allocation(FILE *spill, it_stream_writer *out, const it_allocation *a)
 {
     it_stream_reader *r = NULL;
     int rc, type;
@@ -366,7 +360,6 @@ static int apply_allocation(FILE *spill, it_stream_writer *out, int strategy, fl
     rewind(spill);
     if ((rc = it_stream_reader_new(&r, spill, "spill file")) < 0)
         return rc;
-    const float corpus = it_elbo_stat_mean(stat);
     while ((rc = it_stream_next(r, &type)) > 0) {
         if (type == IT_REC_WINDOW) {
             it_window_rec rec = *it_stream_window(r);
@@ -380,14 +373,12 @@ static int apply_allocation(FILE *spill, it_stream_writer *out, int strategy, fl
                     break;
                 }
             }
-            float rate = it_rate_for_window(strategy, avg_rate, rec.elbo_mean, corpus);
-            if ((rc = it_rate_apply(&rec, strategy, rate, keep)) < 0 ||
-                (rc = it_stream_write_window(out, &rec)) < 0)
+            if ((rc = it_allocation_apply(a, &rec, keep)) < 0 || (rc = it_stream_write_window(out, &rec)) < 0)
                 break;
         } else if (type == IT_REC_END) {
-            it_alloc_rec a = {(uint8_t)strategy, avg_rate, stat->count, stat->sum_fixed};
+            const it_alloc_rec ar = it_allocation_record(a);
             /* No windows (every video failed): there is no corpus statistic to record. */
-            if ((stat->count > 0 && (rc = it_stream_write_alloc(out, &a)) < 0) ||
+            if ((a->stat.count > 0 && (rc = it_stream_write_alloc(out, &ar)) < 0) ||
                 (rc = it_stream_write_json(out, type, it_stream_json(r))) < 0)
                 break;
         } else if ((rc = it_stream_write_json(out, type, it_stream_json(r))) < 0) {
@@ -412,20 +403,16 @@ static int parse_wxh(const char *s, int *w, int *h)
 int main(int argc, char **argv)
 {
     tool_init("it-encode");
-    enum { OPT_CHECKPOINT = 256, OPT_DEVICE, OPT_TW, OPT_OV, OPT_SHORT, OPT_CROP, OPT_RATE,
-           OPT_STRATEGY, OPT_FULL, OPT_SHARD, OPT_BALANCE, OPT_RESUME, OPT_VERSION };
+    enum { OPT_TW = OPT_TOOL_FIRST, OPT_OV, OPT_SHORT, OPT_CROP, OPT_SHARD, OPT_BALANCE, OPT_RESUME,
+           OPT_VERSION };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
-        {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
-        {"device", required_argument, NULL, OPT_DEVICE},
-        {"threads", required_argument, NULL, '@'},
+        MODEL_LONGOPTS,
         {"temporal-window", required_argument, NULL, OPT_TW},
         {"overlap-window", required_argument, NULL, OPT_OV},
         {"short-side", required_argument, NULL, OPT_SHORT},
         {"crop", required_argument, NULL, OPT_CROP},
-        {"avg-rate", required_argument, NULL, OPT_RATE},
-        {"strategy", required_argument, NULL, OPT_STRATEGY},
-        {"full-rate", no_argument, NULL, OPT_FULL},
+        RATE_LONGOPTS,
         {"shard", required_argument, NULL, OPT_SHARD},
         {"balance", required_argument, NULL, OPT_BALANCE},
         {"resume", no_argument, NULL, OPT_RESUME},
@@ -434,35 +421,29 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
-    const char *output = NULL, *checkpoint = NULL, *device = "cpu";
-    long threads = 1, tw = 33, ov = 5, short_side = 0;
-    int crop_w = 0, crop_h = 0, strategy = IT_STRATEGY_GLOBAL_ELBO, full_rate = 0, resume = 0;
-    int quiet = 0, c, rate_given = 0, strategy_given = 0;
-    double avg_rate = 0.5;
+    const char *output = NULL;
+    long tw = 33, ov = 5, short_side = 0;
+    int crop_w = 0, crop_h = 0, resume = 0, quiet = 0, c, taken;
+    rate_opts ro;
+    model_opts mo;
+    rate_opts_init(&ro);
+    model_opts_init(&mo);
     tool_shard shard = {0, 1};
     int by_duration = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:@:qvh", longopts, NULL)) != -1) {
+        if ((taken = rate_option(&ro, c, optarg)) == 0)
+            taken = model_option(&mo, c, optarg);
+        if (taken < 0)
+            return EXIT_USAGE;
+        if (taken)
+            continue;
         switch (c) {
         case 'o': output = optarg; break;
-        case OPT_CHECKPOINT: checkpoint = optarg; break;
-        case OPT_DEVICE: device = optarg; break;
-        case '@': if (parse_int("--threads", optarg, 1, 1024, &threads) < 0) return EXIT_USAGE; break;
         case OPT_TW: if (parse_int("--temporal-window", optarg, 1, 193, &tw) < 0) return EXIT_USAGE; break;
         case OPT_OV: if (parse_int("--overlap-window", optarg, 0, 192, &ov) < 0) return EXIT_USAGE; break;
         case OPT_SHORT: if (parse_int("--short-side", optarg, 8, 65536, &short_side) < 0) return EXIT_USAGE; break;
         case OPT_CROP: if (parse_wxh(optarg, &crop_w, &crop_h) < 0) return EXIT_USAGE; break;
-        case OPT_RATE:
-            if (parse_double("--avg-rate", optarg, IT_RATE_MIN, IT_RATE_MAX, &avg_rate) < 0)
-                return EXIT_USAGE;
-            rate_given = 1;
-            break;
-        case OPT_STRATEGY:
-            if (it_strategy_parse(optarg, &strategy) < 0)
-                return usage_error("%s", it_error_message());
-            strategy_given = 1;
-            break;
-        case OPT_FULL: full_rate = 1; break;
         case OPT_SHARD: if (parse_shard(optarg, &shard) < 0) return EXIT_USAGE; break;
         case OPT_BALANCE:
             if (strcmp(optarg, "count") && strcmp(optarg, "duration"))
@@ -482,21 +463,17 @@ int main(int argc, char **argv)
         return usage_error("no input given");
     if (ov >= tw)
         return usage_error("--overlap-window %ld must be smaller than --temporal-window %ld", ov, tw);
-    if (full_rate && (rate_given || strategy_given))
-        return usage_error("--full-rate cannot be combined with --avg-rate or --strategy");
+    if (ro.stat_file)
+        return usage_error("--elbo-stat is for re-allocating records (it-pack, it-decode, it-stats): it-encode "
+                           "computes the statistic of the corpus it encodes");
+    if (rate_opts_check(&ro, 0) != 0)
+        return EXIT_USAGE;
     if (resume && (!output || strcmp(output, "-") == 0))
         return usage_error("--resume needs -o FILE");
     if ((crop_w > 0) != (crop_h > 0))
         return usage_error("--crop needs WxH");
-    if (full_rate)
-        strategy = IT_STRATEGY_NONE;
-    const char *backend = NULL;
-    if (strcmp(device, "cpu") == 0)
-        backend = "cpu";
-    else if (strcmp(device, "cuda") == 0 || strncmp(device, "cuda:", 5) == 0)
-        backend = "cuda";
-    else
-        return usage_error("invalid value '%s' for --device: expected cpu or cuda", device);
+    const int strategy = ro.full_rate ? IT_STRATEGY_NONE : ro.strategy;
+    const double avg_rate = ro.avg_rate;
 
     int status = EXIT_OK, failed = 0;
     inputs in = {0};
@@ -528,17 +505,8 @@ int main(int argc, char **argv)
         shard_range(&shard, (int64_t)in.n, &begin, &end);
     }
 
-    it_kernels_set_threads((int)threads);
-    if (!checkpoint)
-        checkpoint = it_default_model_path();
-    if (backend && strcmp(backend, "cuda") == 0 && !it_backend_find("cuda")) {
-        print_error("--device cuda: this build has no CUDA backend (configure --enable-cuda)");
-        status = EXIT_FATAL;
-        goto done;
-    }
-    int rc = it_model_load(&model, checkpoint, backend);
-    if (rc < 0) {
-        print_lib_error(rc, "cannot load the model");
+    int rc;
+    if (model_opts_load(&mo, &model) < 0) {
         status = EXIT_FATAL;
         goto done;
     }
@@ -637,7 +605,8 @@ int main(int argc, char **argv)
             error = msg;
         } else {
             it_source src = {v->e.path, v->e.member};
-            uint64_t id = strtoull(v->e.id, NULL, 16);
+            uint64_t id = 0;
+            it_video_id_parse(v->e.id, &id); /* made by it_source_id or checked by the manifest reader */
             rc = it_encode_video(model, &src, id, ordinal, &eo, window_sink, &enc, &res);
             if (rc < 0) {
                 snprintf(msg, sizeof msg, "%s", it_error_message());
@@ -686,7 +655,7 @@ int main(int argc, char **argv)
         it_stream_writer *w2 = NULL;
         rc = it_stream_writer_new(&w2, dst, partial ? final_tmp : "stdout");
         if (rc == 0)
-            rc = apply_allocation(src, w2, strategy, (float)avg_rate, &enc.stat);
+            rc = apply_allocation(src, w2, &(it_allocation){strategy, (float)avg_rate, enc.stat});
         int rc2 = it_stream_writer_free(&w2);
         if (!spill)
             fclose(src);

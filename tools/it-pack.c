@@ -50,18 +50,6 @@ static const char usage_text[] =
 
 const char *pack_usage(void) { return usage_text; }
 
-uint64_t pack_json_id(const char *json)
-{
-    json_error_t e;
-    json_t *o = json_loads(json, 0, &e);
-    const char *id = json_string_value(json_object_get(o, "id"));
-    uint64_t v = 0;
-    if (id && strlen(id) == 16 && strspn(id, "0123456789abcdefABCDEF") == 16)
-        v = strtoull(id, NULL, 16);
-    json_decref(o);
-    return v;
-}
-
 uint32_t pack_kept_tokens(const it_window_rec *r, uint16_t *out)
 {
     const size_t nt = (size_t)r->lt * r->lh * r->lw;

@@ -14,8 +14,6 @@ int pack_dump(int argc, char **argv);
 int pack_elbo_stat(int argc, char **argv);
 int pack_export(int argc, char **argv);
 
-/* The 16-hex-digit id of a VIDEO/VIDEO_END JSON record ("id"), 0 if absent. */
-uint64_t pack_json_id(const char *json);
 /* Kept tokens of a window, in raster order, into out (room for NT); returns the count. */
 uint32_t pack_kept_tokens(const it_window_rec *r, uint16_t *out);
 

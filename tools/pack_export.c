@@ -360,9 +360,9 @@ int pack_export(int argc, char **argv)
                 json_decref(v.windows);
                 v.video_json = strdup(it_record_json(r));
                 v.windows = json_array();
-                v.id = pack_json_id(it_record_json(r));
+                rc = it_video_json_id(it_record_json(r), it_record_reader_name(r), &v.id);
                 v.ntok = v.nkeep = 0;
-                if (!v.video_json || !v.windows)
+                if (rc == 0 && (!v.video_json || !v.windows))
                     rc = it_error_set(IT_E_NOMEM, "out of memory");
             } else if (type == IT_REC_WINDOW) {
                 if (vb_append(&v, it_record_window(r)) < 0)

@@ -192,11 +192,15 @@ int pack_dump(int argc, char **argv)
         while (rc >= 0 && (rc = it_record_next(r, &type)) == 1) {
             switch (type) {
             case IT_REC_HEADER: printf("HEADER\t%s\n", it_record_json(r)); break;
-            case IT_REC_VIDEO:
-                on = wanted(&o, pack_json_id(it_record_json(r)));
+            case IT_REC_VIDEO: {
+                uint64_t id;
+                if ((rc = it_video_json_id(it_record_json(r), it_record_reader_name(r), &id)) < 0)
+                    break;
+                on = wanted(&o, id);
                 if (on)
                     printf("VIDEO\t%s\n", it_record_json(r));
                 break;
+            }
             case IT_REC_WINDOW: if (on) dump_window(it_record_window(r), o.elbo); break;
             case IT_REC_VIDEO_END: if (on) printf("VIDEO_END\t%s\n", it_record_json(r)); break;
             case IT_REC_ALLOCATION: {
@@ -226,29 +230,16 @@ int pack_elbo_stat(int argc, char **argv)
     inspect_opts o = {0};
     PARSE_OR_RETURN(argc, argv, &o, 0);
     it_elbo_stat total = {0, 0};
-    for (int i = optind; i < argc; i++) {
-        it_record_reader *r = NULL;
-        int rc = it_record_reader_open(&r, argv[i]), type;
-        if (rc == 0 && it_record_reader_kind(r) == IT_RECORDS_SHARD) {
-            it_shard *s = NULL;
-            it_elbo_stat part = {0, 0};
-            if ((rc = it_shard_open(&s, argv[i], 0)) == 0 && (rc = it_shard_elbo_stat(s, &part.count, &part.sum_fixed)) == 0)
-                it_elbo_stat_merge(&total, &part);
-            it_shard_close(&s);
-        } else {
-            while (rc >= 0 && (rc = it_record_next(r, &type)) == 1)
-                if (type == IT_REC_WINDOW)
-                    it_elbo_stat_add(&total, it_record_window(r)->elbo_mean);
-        }
-        it_record_reader_free(&r);
-        if (rc < 0) {
-            print_lib_error(rc, "%s", argv[i]);
-            free(o.videos);
-            return EXIT_FATAL;
-        }
-    }
-    printf("{\"count\":%" PRIu64 ",\"sum_fixed\":\"%" PRId64 "\",\"mean\":%.9g}\n", total.count, total.sum_fixed,
-           (double)it_elbo_stat_mean(&total));
+    char *json = NULL;
+    int rc = it_corpus_stat_windows((const char *const *)argv + optind, argc - optind, &total);
+    if (rc == 0)
+        rc = it_elbo_stat_format(&total, &json);
     free(o.videos);
+    if (rc < 0) {
+        print_lib_error(rc, "elbo-stat");
+        return EXIT_FATAL;
+    }
+    printf("%s\n", json);
+    free(json);
     return EXIT_OK;
 }

@@ -31,6 +31,39 @@ s1=$(sum a.itok b.itok); s2=$(sum b.itok a.itok)
 it-pack -q -o p/one --strategy static --avg-rate 1 a.itok || hard "it-pack failed"
 s3=$(sum p/one-00000.itshard b.itok)
 [ "$s3" != "$s1" ] || fail "a re-allocation that dropped tokens kept the checksum"
+# ... and it is the checksum it-stats(1) defines, recomputed here from the man page's words
+# over it-pack's text dump of the records (masked and full-rate ones)
+manpage_sum() {
+  it-pack dump "$@" | $PY -c '
+import json, struct, sys
+M = (1 << 64) - 1
+def fnv(h, b):
+    for c in b:
+        h = ((h ^ c) * 1099511628211) & M
+    return h
+windows = []  # [video id, window index, tokens, keep or None]
+for line in sys.stdin:
+    kind, _, rest = line.rstrip("\n").partition("\t")
+    if kind == "VIDEO":
+        vid = int(json.loads(rest)["id"], 16)
+    elif kind == "WINDOW":
+        f = dict(kv.split("=") for kv in rest.split())
+        windows.append([vid, int(f["window"]), None, None])
+    elif kind == "TOKENS":
+        windows[-1][2] = [int(t) for t in rest.split()]
+    elif kind == "KEEP":
+        windows[-1][3] = rest
+total = 0
+for vid, index, tokens, keep in windows:
+    h = fnv(14695981039346656037, struct.pack("<QI", vid, index))
+    for pos, tok in enumerate(tokens):
+        if keep is None or keep[pos] == "1":
+            h = fnv(h, struct.pack("<IH", pos, tok))
+    total = (total + h) & M
+print("%016x" % total)'
+}
+[ "$(manpage_sum a.itok b.itok)" = "$s1" ] || fail "the checksum is not the one it-stats(1) defines"
+[ "$(manpage_sum p/one-00000.itshard b.itok)" = "$s3" ] || fail "the checksum of masked records is not the man page's"
 # one token index changed in a valid stream (its record's CRC recomputed), per
 # infotok-stream(5): the first WINDOW's indices follow its 96-byte fixed part
 $PY - b.itok edit.itok <<'EOF2' || hard "cannot edit the stream"

@@ -18,10 +18,7 @@
 
 static uint64_t fnv(const void *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ULL;
-    return h;
+    return it_fnv1a64(IT_FNV1A64_INIT, p, n);
 }
 
 static int corpus_stat(const char *path, it_elbo_stat *st)

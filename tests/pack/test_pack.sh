@@ -52,8 +52,14 @@ it-pack dump s/asis-00000.itshard | nohead | cmp -s - g.dump || fail "a global_e
 # ... but not from stdin (its statistic is at its end), nor with inputs of another corpus
 expect_status 3 it-pack -q -o s/bad - <g.itok 2>err.txt
 grep -q 'global_elbo' err.txt || fail "no reason given for refusing a global_elbo stream on stdin"
-expect_status 3 it-pack -q --shard-size 1K -o s/bad g.itok g.itok 2>err.txt
-grep -q 'another corpus' err.txt || fail "no reason given for refusing streams allocated over other corpora"
+# (inputs allocated over the same corpus keep their masks: two copies of one stream)
+it-pack -q -o s/twice g.itok g.itok || fail "packing two copies of a global_elbo stream failed"
+it-pack dump g.itok g.itok | nohead | grep -E '^(TOKENS|KEEP)' >twice.want
+it-pack dump s/twice-00000.itshard | nohead | grep -E '^(TOKENS|KEEP)' | cmp -s - twice.want ||
+  fail "copies of a global_elbo stream lost their masks"
+$ENC --strategy global_elbo --avg-rate 0.5 -o g3.itok "$V/h264.mp4" || hard "it-encode failed"
+expect_status 3 it-pack -q --shard-size 1K -o s/bad g.itok g3.itok 2>err.txt
+grep -q 'different corpora' err.txt || fail "no reason given for refusing streams allocated over other corpora"
 ls s | grep -q '^bad' && fail "a refused run left files"
 
 # 3. Small shards: several files, whole videos each; merging them back gives one.
