@@ -7,7 +7,7 @@
 #endif
 
 #include "error_internal.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 
 const int it_fsq_levels[IT_FSQ_DIM] = {8, 8, 8, 5, 5, 5};
 const int it_fsq_basis[IT_FSQ_DIM] = {1, 8, 64, 512, 2560, 12800};

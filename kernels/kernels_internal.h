@@ -4,7 +4,7 @@
 #define IT_KERNELS_INTERNAL_H
 
 #include "error_internal.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 
 /* Return IT_E_SHAPE with a message naming the op when a size condition fails. */
 #define IT_KCHECK(cond, opname)                                                              \

@@ -1,7 +1,7 @@
 # kernels/: the network's ops behind a backend table (kernels/it_kernels.h): ref/ is the naive
 # oracle of every op, cpu/ the OpenMP + SIMD backend. See Makefile.am for the shared variables.
 libinfotok_la_SOURCES += \
-	kernels/it_kernels.h kernels/kernels_internal.h kernels/backend.c \
+	kernels/it_kernels.h kernels/it_kernels_v1.h kernels/kernels_internal.h kernels/backend.c \
 	kernels/ref/ref_backend.c kernels/ref/ref_conv.c kernels/ref/ref_norm.c \
 	kernels/ref/ref_resample.c kernels/ref/ref_haar.c kernels/ref/ref_attn.c \
 	kernels/ref/ref_linear.c kernels/ref/ref_fsq.c kernels/ref/ref_elbo.c

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "formats/weights.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 
 typedef struct it_model it_model;
 

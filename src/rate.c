@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 #include "rate.h"
 
 /* 2^32: fixed-point units of the corpus sum. Exact for every float >= 2^-8 (24-bit mantissa

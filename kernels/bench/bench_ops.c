@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "infotok.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 
 static double now(void)
 {

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "infotok.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 #include "src/model.h"
 
 static const it_backend *base;

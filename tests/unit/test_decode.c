@@ -20,7 +20,7 @@
 #include "decode.h"
 #include "encode.h"
 #include "infotok.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 #include "model.h"
 #include "rate.h"
 

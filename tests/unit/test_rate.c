@@ -9,7 +9,7 @@
 
 #include "infotok.h"
 #include "formats/weights.h"
-#include "kernels/it_kernels.h"
+#include "kernels/it_kernels_v1.h"
 #include "src/rate.h"
 
 static int failures;
