@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "kernels/it_kernels_v1.h"
+#include "kernels/it_kernels.h"
 #include "rate.h"
 
 /* 2^32: fixed-point units of the corpus sum. Exact for every float >= 2^-8 (24-bit mantissa
@@ -81,9 +81,9 @@ int it_rate_apply(it_window_rec *rec, int strategy, float rate, uint8_t *keep_bu
     size_t kept = 0;
     if (!(rate >= 0.0f && rate <= 1.0f))
         return it_error_set(IT_E_INVALID, "rate %g outside [0, 1]", (double)rate);
-    /* The reference kernel on the stored map, whatever backend computed it: masks made at
+    /* One host function on the stored map, whatever backend computed it: masks made at
      * encode time and at pack time then agree bit for bit. */
-    int rc = it_backend_ref()->mask(nt, rec->elbo, rate, keep_buf, &kept, NULL);
+    int rc = it_quantile_mask(nt, rec->elbo, rate, keep_buf, &kept, NULL);
     if (rc < 0)
         return rc;
     rec->keep = keep_buf;

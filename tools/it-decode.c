@@ -12,7 +12,7 @@
 #include "decode.h"
 #include "formats/records.h"
 #include "infotok.h"
-#include "kernels/it_kernels_v1.h"
+#include "kernels/it_kernels.h"
 #include "model.h"
 #include "rate.h"
 #include "tools/common.h"

@@ -70,6 +70,60 @@ static void compare(const char *what, const float *got, const char *name, size_t
     free(want);
 }
 
+/* The fixture's window through the pipeline entry points: tokenize must give the fixture's
+ * indices (all: this fixture has no token near a boundary) and its ELBO map, detokenize of the
+ * fixture's indices and masks its uint8 frames (cropped; +-1 on at most 0.1%, as above). */
+static void pipeline(it_model *m, const char *backend, int T, int H, int W, const it_pad *pad)
+{
+    int t, h, w;
+    it_model_latent_shape(m, T, H, W, &t, &h, &w);
+    const size_t nt = (size_t)t * h * w, npix = (size_t)T * H * W * 3;
+    uint16_t *idx = malloc(nt * sizeof *idx);
+    float *elbo = malloc(nt * sizeof *elbo);
+    uint8_t *rgb = malloc(npix), *crop = malloc(npix);
+    if (!idx || !elbo || !rgb || !crop)
+        exit(99);
+    CHECK(it_model_tokenize(m, 1, T, H, W, fixture("input_u8")->data, idx, elbo) == 0, "%s tokenize: %s", backend,
+          it_error_message());
+    const int32_t *ref_idx = fixture("indices")->data;
+    size_t differ = 0;
+    for (size_t i = 0; i < nt; i++)
+        differ += idx[i] != (uint16_t)ref_idx[i];
+    CHECK(differ == 0, "%s tokenize: %zu of %zu indices differ", backend, differ, nt);
+    compare("tokenize ELBO map", elbo, "chunk_loss", nt);
+    uint16_t *ref16 = malloc(nt * sizeof *ref16);
+    for (size_t i = 0; i < nt; i++)
+        ref16[i] = (uint16_t)ref_idx[i];
+    static const char *rates[] = {NULL, "1", "0.25"};
+    for (int r = 0; r < 3; r++) {
+        char name[32], fname[32];
+        const uint8_t *keep = NULL;
+        if (rates[r]) {
+            snprintf(name, sizeof name, "mask_%s", rates[r]);
+            keep = fixture(name)->data;
+        }
+        snprintf(fname, sizeof fname, rates[r] ? "frames_%s" : "frames", rates[r]);
+        CHECK(it_model_detokenize(m, 1, t, h, w, ref16, keep, rgb) == 0, "%s detokenize: %s", backend,
+              it_error_message());
+        const it_tensor_view *ff = fixture(fname);
+        size_t k = 0, off = 0;
+        for (int f = 0; f < pad->t; f++)
+            for (int y = 0; y < pad->h; y++)
+                for (int x = 0; x < pad->w * 3; x++, k++) {
+                    int v = rgb[(((size_t)(f + pad->t0) * H + y + pad->h0) * W + pad->w0) * 3 + x];
+                    int d = abs(v - ((const uint8_t *)ff->data)[k]);
+                    CHECK(d <= 1, "%s detokenize %s value %zu off by %d", backend, fname, k, d);
+                    off += d != 0;
+                }
+        CHECK(k == (size_t)ff->numel && off * 1000 <= k, "%s detokenize %s: %zu of %zu values differ", backend, fname,
+              off, k);
+        printf("  detokenize %-7s %zu of %zu uint8 values differ by 1\n", rates[r] ? rates[r] : "full", off, k);
+    }
+    uint16_t bad[1] = {IT_FSQ_CODES};
+    CHECK(it_model_detokenize(m, 1, 1, 1, 1, bad, NULL, rgb) == IT_E_FORMAT, "index 64000 accepted");
+    free(idx), free(elbo), free(rgb), free(crop), free(ref16);
+}
+
 static int run(const char *path, const char *backend, int threads, int32_t *idx_out)
 {
     it_model *m = NULL;
@@ -128,8 +182,13 @@ static int run(const char *path, const char *backend, int threads, int32_t *idx_
         CHECK(it_model_decode(m, t, h, w, ref_codes, recon) == 0, "%s decode: %s", backend, it_error_message());
         compare("full-rate decode", recon, "recon", npix);
     }
-    const it_backend *be = it_model_backend(m);
-    CHECK(be->elbo_map(t, h, w, x, recon, loss) == 0, "elbo_map");
+    /* the ELBO map op on host memory, through a context of the model's backend */
+    it_ctx *ctx;
+    it_ctx_opts co = {IT_PRECISION_FP32, 0, threads};
+    if (it_ctx_open(it_model_backend(m), &co, &ctx) < 0)
+        return 99;
+    CHECK(ctx->be->elbo_map(ctx, 1, t, h, w, x, recon, loss) == 0, "elbo_map");
+    it_ctx_close(&ctx);
     compare("chunk_loss", loss, "chunk_loss", nt);
 
     /* uint8 frames of the full-rate decode, cropped to the source clip. */
@@ -152,7 +211,7 @@ static int run(const char *path, const char *backend, int threads, int32_t *idx_
         char name[32];
         size_t kept, differ = 0;
         float bound;
-        CHECK(be->mask(nt, loss, (float)atof(rates[r]), keep, &kept, &bound) == 0, "mask");
+        CHECK(it_quantile_mask(nt, loss, (float)atof(rates[r]), keep, &kept, &bound) == 0, "mask");
         snprintf(name, sizeof name, "mask_%s", rates[r]);
         const uint8_t *ref_keep = fixture(name)->data;
         for (size_t i = 0; i < nt; i++)
@@ -169,6 +228,7 @@ static int run(const char *path, const char *backend, int threads, int32_t *idx_
         snprintf(name, sizeof name, "recon_%s", rates[r]);
         compare(name, recon, name, npix);
     }
+    pipeline(m, backend, T, H, W, &pad);
     free(bounded);
     free(ref_codes);
     if (idx_out)
@@ -177,6 +237,52 @@ static int run(const char *path, const char *backend, int threads, int32_t *idx_
     free(masked); free(loss); free(idx); free(keep); free(frames);
     it_model_free(&m);
     return 0;
+}
+
+/* Three windows (the fixture's and two variants of it) in one tokenize/detokenize call equal
+ * the three run alone, bit for bit: samples never mix, and nothing depends on the batch. */
+static void batch_case(const char *weights, const char *backend, int precision)
+{
+    it_model *m = NULL;
+    it_model_opts o = {.backend = backend, .precision = precision, .max_batch = 3};
+    if (it_model_load_opts(&m, weights, &o) < 0) {
+        fprintf(stderr, "load %s: %s\n", backend, it_error_message());
+        exit(99);
+    }
+    const it_tensor_view *in = fixture("input_u8");
+    const int T = (int)in->shape[0], H = (int)in->shape[1], W = (int)in->shape[2];
+    int t, h, w;
+    it_model_latent_shape(m, T, H, W, &t, &h, &w);
+    const size_t npix = (size_t)T * H * W * 3, nt = (size_t)t * h * w;
+    uint8_t *rgb = malloc(3 * npix), *out3 = malloc(3 * npix), *out1 = malloc(3 * npix), *keep = malloc(3 * nt);
+    uint16_t *idx3 = malloc(3 * nt * 2), *idx1 = malloc(3 * nt * 2);
+    float *e3 = malloc(3 * nt * 4), *e1 = malloc(3 * nt * 4);
+    if (!rgb || !out3 || !out1 || !keep || !idx3 || !idx1 || !e3 || !e1)
+        exit(99);
+    const uint8_t *src = in->data;
+    for (size_t i = 0; i < npix; i++) {
+        rgb[i] = src[i];
+        rgb[npix + i] = (uint8_t)(255 - src[i]);
+        rgb[2 * npix + i] = src[(i + 3 * W) % npix]; /* shifted by a row */
+    }
+    CHECK(it_model_tokenize(m, 3, T, H, W, rgb, idx3, e3) == 0, "tokenize n=3: %s", it_error_message());
+    for (int b = 0; b < 3; b++)
+        CHECK(it_model_tokenize(m, 1, T, H, W, rgb + b * npix, idx1 + b * nt, e1 + b * nt) == 0, "tokenize: %s",
+              it_error_message());
+    CHECK(!memcmp(idx3, idx1, 3 * nt * 2) && !memcmp(e3, e1, 3 * nt * 4), "%s %s: tokenize n=3 differs from 3 x n=1",
+          backend, it_precision_name(precision));
+    for (size_t i = 0; i < 3 * nt; i++)
+        keep[i] = (uint8_t)(i % 3 != 1);
+    CHECK(it_model_detokenize(m, 3, t, h, w, idx3, keep, out3) == 0, "detokenize n=3: %s", it_error_message());
+    for (int b = 0; b < 3; b++)
+        CHECK(it_model_detokenize(m, 1, t, h, w, idx3 + b * nt, keep + b * nt, out1 + b * npix) == 0,
+              "detokenize: %s", it_error_message());
+    CHECK(!memcmp(out3, out1, 3 * npix), "%s %s: detokenize n=3 differs from 3 x n=1", backend,
+          it_precision_name(precision));
+    CHECK(it_model_tokenize(m, 4, T, H, W, rgb, idx3, e3) == IT_E_INVALID, "a batch over max_batch accepted");
+    printf("batch of 3 = 3 single windows, bit for bit: %s %s\n", backend, it_precision_name(precision));
+    free(rgb), free(out3), free(out1), free(keep), free(idx3), free(idx1), free(e3), free(e1);
+    it_model_free(&m);
 }
 
 /* test_model [WEIGHTS IO BACKEND]: by default the committed tiny fixture on every backend
@@ -211,6 +317,11 @@ int main(int argc, char **argv)
             rc = run(weights, "cpu", 2, b);
         if (!rc)
             CHECK(memcmp(a, b, sizeof(int32_t) * IT_STREAM_TOKENS_MAX_TEST) == 0, "tokens differ between 1 and 2 threads");
+        if (!rc)
+            for (int p = 0; p < IT_PRECISION_COUNT; p++) {
+                batch_case(weights, "ref", p);
+                batch_case(weights, "cpu", p);
+            }
         /* A second small configuration (tests/model/make_small2_fixture.py): two residual
          * blocks per level, multipliers [2,2,4], 3 heads, 1 + 3 transformer layers. */
         it_weights_close(&io);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "infotok.h"
-#include "kernels/it_kernels_v1.h"
+#include "kernels/it_kernels.h"
 
 static int n_fail, n_check;
 
