@@ -44,7 +44,9 @@ int it_model_precision(const it_model *m);
 int it_model_max_batch(const it_model *m);
 /* 64-bit FNV-1a of the config JSON and every tensor (name, shape, f32 values of the file), as
  * 16 hex. The same file gives the same hash in every precision (the precision is recorded
- * beside it, not in it). */
+ * beside it, not in it). Hashing reads all the weights (~0.7 s for the official model): when
+ * they are used in place it runs on a helper thread from the end of the load, and this call
+ * waits for it; ask for it late (after the first window) to keep it off the critical path. */
 const char *it_model_hash(const it_model *m);
 int64_t it_model_param_count(const it_model *m);
 

@@ -47,6 +47,8 @@ struct it_model {
     void *params;            /* backend allocation of the weights not used in place (or NULL) */
     int64_t nparams;
     it_weights *file;        /* kept open while tensors point into its mapping */
+    /* the hash, computed on a helper thread when the weights stay mapped (it_model_hash joins) */
+    struct it_model_hash_job *hash_job;
     cnn_w enc, dec;
     vit_layer_w vit_enc[MAX_VIT_LAYERS], vit_dec[MAX_VIT_LAYERS];
     const void *temporal_embed;  /* [max_latent_frames][D] */
