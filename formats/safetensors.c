@@ -485,7 +485,7 @@ static int write_data(FILE *f, const wentry *e)
             if (e->out == IT_DTYPE_F32) {
                 memcpy(buf + 4 * j, &v, 4);
             } else {
-                h = it_f32_to_bf16(v);
+                h = it_bf16_from_f32(v);
                 memcpy(buf + 2 * j, &h, 2);
             }
         }

@@ -33,22 +33,6 @@ const char *it_strategy_name(int strategy)
     }
 }
 
-int it_precision_parse(const char *name, int *precision)
-{
-    if (strcmp(name, "fp32") == 0)
-        *precision = IT_PRECISION_FP32;
-    else if (strcmp(name, "bf16") == 0)
-        *precision = IT_PRECISION_BF16;
-    else
-        return it_error_set(IT_E_INVALID, "unknown precision '%s': expected fp32 or bf16", name);
-    return 0;
-}
-
-const char *it_precision_name(int precision)
-{
-    return precision == IT_PRECISION_BF16 ? "bf16" : "fp32";
-}
-
 int it_video_id_parse(const char *hex, uint64_t *id)
 {
     int ok = hex && strlen(hex) == 16;

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "infotok.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -114,10 +116,6 @@ int it_window_rec_check(const it_window_rec *r, const char *where);
 /* Everything the tools read from or write into a HEADER, so that no tool parses its JSON.
  * Parsing is strict about what decoding needs (model hash, window) and tolerant of keys it
  * does not know; formatting writes the keys of infotok-stream(5) in a fixed order. */
-enum it_precision { IT_PRECISION_FP32 = 0, IT_PRECISION_BF16 = 1 };
-/* "fp32" / "bf16" <-> enum it_precision; IT_E_INVALID for another name. */
-int it_precision_parse(const char *name, int *precision);
-const char *it_precision_name(int precision);
 
 typedef struct it_stream_header {
     char model_hash[17];     /* 16 lowercase hex digits */

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/it_kernels.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,10 +43,9 @@ const char *it_dtype_name(it_dtype t);   /* safetensors spelling: "F32", "BF16",
 int it_dtype_from_name(const char *name, it_dtype *t); /* 0, or IT_E_UNSUPPORTED */
 int it_dtype_is_float(it_dtype t);
 
-/* One float conversion each way, exactly as the files need it. bf16 is rounded to nearest even;
- * NaN stays NaN. */
-float it_bf16_to_f32(uint16_t h);
-uint16_t it_f32_to_bf16(float f);
+/* Float conversions, exactly as the files need them: bf16 <-> f32 are it_bf16_from_f32 (round
+ * to nearest even, NaN stays NaN) and it_bf16_to_f32 of kernels/it_kernels.h, defined once for
+ * the whole engine; f16 is read only. */
 float it_f16_to_f32(uint16_t h);
 
 /* ---- tensor views ------------------------------------------------------------------------- */

@@ -1,11 +1,12 @@
-/* arena.c: record a pass's allocations, lay them out first-fit, replay the layout. */
+/* arena.c: record a dry pass's allocations, lay them out first-fit, replay the layout in one
+ * buffer of backend memory. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "arena_internal.h"
 #include "error_internal.h"
 
-enum { ALIGN = 64, MAX_PLANS = 8 };
+enum { ALIGN = 256, MAX_PLANS = 8 };
 
 typedef struct plan {
     uint64_t key;
@@ -18,6 +19,7 @@ typedef struct plan {
 typedef struct event { size_t id; size_t size; int is_alloc; } event;
 
 struct it_arena {
+    it_ctx *ctx;
     plan plans[MAX_PLANS];
     int nplans, next_evict;
     /* the current pass */
@@ -28,8 +30,6 @@ struct it_arena {
     /* recording */
     event *events;
     size_t n_events, cap_events;
-    void **ptrs;           /* id -> malloc'ed block, while recording */
-    size_t cap_ptrs;
     /* replay */
     uint8_t *buf;
     size_t buf_bytes;
@@ -37,10 +37,17 @@ struct it_arena {
 
 static size_t round_up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
-int it_arena_new(it_arena **out)
+/* The placeholder of recorded allocation id: a distinct, aligned, never-dereferenced address. */
+static void *placeholder(size_t id) { return (void *)(uintptr_t)((id + 1) * ALIGN); }
+static size_t placeholder_id(const void *p) { return (size_t)((uintptr_t)p / ALIGN) - 1; }
+
+int it_arena_new(it_arena **out, it_ctx *ctx)
 {
     *out = calloc(1, sizeof **out);
-    return *out ? 0 : it_error_set(IT_E_NOMEM, "out of memory allocating an arena");
+    if (!*out)
+        return it_error_set(IT_E_NOMEM, "out of memory allocating an arena");
+    (*out)->ctx = ctx;
+    return 0;
 }
 
 void it_arena_free_all(it_arena **pa)
@@ -52,11 +59,9 @@ void it_arena_free_all(it_arena **pa)
         free(a->plans[i].offset);
         free(a->plans[i].size);
     }
-    for (size_t i = 0; a->ptrs && i < a->cap_ptrs; i++)
-        free(a->ptrs[i]);
-    free(a->ptrs);
     free(a->events);
-    free(a->buf);
+    if (a->buf)
+        a->ctx->be->free(a->ctx, a->buf);
     free(a);
     *pa = NULL;
 }
@@ -73,12 +78,21 @@ int it_arena_begin(it_arena *a, uint64_t key)
             a->replay = &a->plans[i];
             break;
         }
-    if (a->replay && a->replay->total > a->buf_bytes) {
-        free(a->buf);
-        a->buf = aligned_alloc(ALIGN, a->replay->total);
-        a->buf_bytes = a->buf ? a->replay->total : 0;
-        if (!a->buf)
-            return it_error_set(IT_E_NOMEM, "out of memory: %zu bytes of activations", a->replay->total);
+    if (!a->replay)
+        return 1;
+    const size_t total = a->replay->total;
+    if (total > a->buf_bytes) {
+        if (a->buf)
+            a->ctx->be->free(a->ctx, a->buf);
+        a->buf = NULL;
+        a->buf_bytes = 0;
+        void *p;
+        if (a->ctx->be->alloc(a->ctx, total, &p) < 0) {
+            a->replay = NULL;
+            return it_error_set(IT_E_NOMEM, "out of memory: %zu bytes of activations", total);
+        }
+        a->buf = p;
+        a->buf_bytes = total;
     }
     return 0;
 }
@@ -97,9 +111,9 @@ static int push_event(it_arena *a, size_t id, size_t size, int is_alloc)
     return 0;
 }
 
-float *it_arena_alloc(it_arena *a, size_t n)
+void *it_arena_alloc(it_arena *a, size_t n)
 {
-    size_t bytes = round_up(n > 0 ? n * sizeof(float) : ALIGN);
+    size_t bytes = round_up(n > 0 ? n : 1);
     size_t id = a->n_alloc++;
     a->live++;
     if (a->replay) {
@@ -108,40 +122,23 @@ float *it_arena_alloc(it_arena *a, size_t n)
             it_error_set(IT_E_INTERNAL, "activation plan mismatch at allocation %zu", id);
             return NULL;
         }
-        return (float *)(a->buf + p->offset[id]);
+        return a->buf + p->offset[id];
     }
-    if (id >= a->cap_ptrs) {
-        size_t cap = a->cap_ptrs ? a->cap_ptrs * 2 : 256;
-        void **p = realloc(a->ptrs, cap * sizeof *p);
-        if (!p)
-            goto oom;
-        memset(p + a->cap_ptrs, 0, (cap - a->cap_ptrs) * sizeof *p);
-        a->ptrs = p;
-        a->cap_ptrs = cap;
+    if (push_event(a, id, bytes, 1) < 0) {
+        it_error_set(IT_E_NOMEM, "out of memory recording activations");
+        return NULL;
     }
-    a->ptrs[id] = aligned_alloc(ALIGN, bytes);
-    if (!a->ptrs[id] || push_event(a, id, bytes, 1) < 0)
-        goto oom;
-    return a->ptrs[id];
-oom:
-    it_error_set(IT_E_NOMEM, "out of memory: %zu bytes of activations", bytes);
-    return NULL;
+    return placeholder(id);
 }
 
-void it_arena_release(it_arena *a, float *ptr)
+void it_arena_release(it_arena *a, void *ptr)
 {
     if (!ptr)
         return;
     a->live--;
     if (a->replay)
         return;
-    for (size_t id = a->n_alloc; id-- > 0;)
-        if (a->ptrs[id] == ptr) {
-            free(ptr);
-            a->ptrs[id] = NULL;
-            push_event(a, id, 0, 0);
-            return;
-        }
+    push_event(a, placeholder_id(ptr), 0, 0); /* a failed push only makes the plan larger */
 }
 
 /* First fit over the recorded timeline: each allocation takes the lowest offset that does
@@ -216,11 +213,6 @@ int it_arena_end(it_arena *a)
 
 void it_arena_abort(it_arena *a)
 {
-    if (!a->replay)
-        for (size_t id = 0; id < a->n_alloc && id < a->cap_ptrs; id++) {
-            free(a->ptrs[id]);
-            a->ptrs[id] = NULL;
-        }
     a->replay = NULL;
     a->n_alloc = 0;
     a->live = 0;

@@ -19,10 +19,8 @@ struct it_video_decoder {
     it_model *m;
     int overlap;
     /* scratch, grown to the largest window seen */
-    float *codes, *y;
-    int32_t *idx;
-    uint8_t *rgb, *blend;
-    size_t codes_cap, idx_cap, y_cap, rgb_cap, blend_cap;
+    uint8_t *full, *rgb, *blend;
+    size_t full_cap, rgb_cap, blend_cap;
     /* held frames of the previous window */
     uint8_t *held;
     size_t held_cap;
@@ -85,22 +83,19 @@ int it_video_decoder_push(it_video_decoder *d, const it_window_rec *r, it_frame_
     if (lt != r->lt || lh != r->lh || lw != r->lw)
         IT_FAIL(IT_E_FORMAT, "window %" PRIu32 ": latent grid %dx%dx%d does not match the padded size %dx%dx%d "
                 "for this model (%dx%dx%d)", r->window_index, r->lt, r->lh, r->lw, r->pt, r->ph, r->pw, lt, lh, lw);
-    const size_t nt = (size_t)lt * lh * lw, fb = (size_t)r->h * r->w * 3;
-    IT_TRY(grow((void **)&d->codes, &d->codes_cap, 6 * nt * sizeof(float)));
-    IT_TRY(grow((void **)&d->idx, &d->idx_cap, nt * sizeof *d->idx));
-    IT_TRY(grow((void **)&d->y, &d->y_cap, (size_t)3 * r->pt * r->ph * r->pw * sizeof(float)));
+    const size_t fb = (size_t)r->h * r->w * 3;
+    if (r->t0 < 0 || r->h0 < 0 || r->w0 < 0 || r->t0 + r->t > r->pt || r->h0 + r->h > r->ph ||
+        r->w0 + r->w > r->pw)
+        IT_FAIL(IT_E_FORMAT, "window %" PRIu32 ": crop %dx%dx%d at %d,%d,%d lies outside the padded %dx%dx%d",
+                r->window_index, r->t, r->h, r->w, r->t0, r->h0, r->w0, r->pt, r->ph, r->pw);
+    IT_TRY(grow((void **)&d->full, &d->full_cap, (size_t)r->pt * r->ph * r->pw * 3));
     IT_TRY(grow((void **)&d->rgb, &d->rgb_cap, (size_t)r->t * fb));
-    for (size_t i = 0; i < nt; i++)
-        d->idx[i] = r->indices[i];
-    IT_TRY(it_model_backend(d->m)->fsq_decode(nt, d->idx, d->codes));
-    if (r->keep)
-        for (size_t i = 0; i < nt; i++)
-            if (!r->keep[i])
-                for (int c = 0; c < 6; c++)
-                    d->codes[c * nt + i] = 0.0f; /* the zero code (index 32036) */
-    IT_TRY(it_model_decode(d->m, lt, lh, lw, d->codes, d->y));
-    const it_pad crop = {r->t, r->h, r->w, r->pt, r->ph, r->pw, r->t0, r->h0, r->w0};
-    it_pixels_to_u8(r->pt, r->ph, r->pw, d->y, &crop, d->rgb);
+    /* masked tokens (keep 0) become the zero code (index 32036) inside the model */
+    IT_TRY(it_model_detokenize(d->m, 1, lt, lh, lw, r->indices, r->keep, d->full));
+    for (int f = 0; f < r->t; f++) /* crop to the unpadded frames */
+        for (int y = 0; y < r->h; y++)
+            memcpy(d->rgb + ((size_t)f * r->h + y) * r->w * 3,
+                   d->full + (((size_t)(f + r->t0) * r->ph + y + r->h0) * r->pw + r->w0) * 3, (size_t)r->w * 3);
 
     if (d->have_prev) {
         const int64_t held_end = d->held_first + d->nheld;
@@ -149,9 +144,7 @@ void it_video_decoder_free(it_video_decoder **dp)
     it_video_decoder *d = *dp;
     if (!d)
         return;
-    free(d->codes);
-    free(d->y);
-    free(d->idx);
+    free(d->full);
     free(d->rgb);
     free(d->blend);
     free(d->held);

@@ -53,6 +53,9 @@ typedef struct it_decode_events {
 typedef struct it_records_decoder it_records_decoder;
 /* model_name names the model in messages ("the bundled model", a path). */
 int it_records_decoder_new(it_records_decoder **out, it_model *m, const char *model_name);
+/* Tokens made in another precision than the model's are refused (IT_E_INVALID, saying which
+ * --precision to give) unless this is set: the caller asked for that precision explicitly. */
+void it_records_decoder_any_precision(it_records_decoder *d, int any);
 /* Every record of r, until its END: 0, or the first code that stopped it. */
 int it_records_decode(it_records_decoder *d, it_record_reader *r, const it_decode_events *ev, void *user);
 /* The source frame rate of the current video (its windows' fps; 0 if unknown). */

@@ -13,6 +13,7 @@ struct it_records_decoder {
     it_stream_header first;  /* the first input's header: later inputs must be compatible */
     char *first_name;
     int have_first;
+    int any_precision;
     /* the current video */
     int decoding, failed_rc;
     double fps;
@@ -45,6 +46,8 @@ void it_records_decoder_free(it_records_decoder **dp)
 
 double it_records_decoder_fps(const it_records_decoder *d) { return d->fps; }
 
+void it_records_decoder_any_precision(it_records_decoder *d, int any) { d->any_precision = any; }
+
 static int check_header(it_records_decoder *d, const char *json, const char *input, it_stream_header *h)
 {
     int rc = it_stream_header_parse(json, input, h);
@@ -53,6 +56,11 @@ static int check_header(it_records_decoder *d, const char *json, const char *inp
     if (strcmp(h->model_hash, it_model_hash(d->m)) != 0)
         return it_error_set(IT_E_INVALID, "%s: made by the model with hash %s, but %s has hash %s: give the "
                             "right --checkpoint", input, h->model_hash, d->model_name, it_model_hash(d->m));
+    if (!d->any_precision && h->precision != it_model_precision(d->m))
+        return it_error_set(IT_E_INVALID, "%s: the tokens were made in %s, the model runs in %s: give --precision %s "
+                            "(or ask for %s explicitly)", input, it_precision_name(h->precision),
+                            it_precision_name(it_model_precision(d->m)), it_precision_name(h->precision),
+                            it_precision_name(it_model_precision(d->m)));
     if (d->have_first)
         return it_stream_header_compatible(&d->first, d->first_name, h, input);
     if (!(d->first_name = strdup(input)))

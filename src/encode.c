@@ -75,32 +75,20 @@ static void *decode_thread(void *arg)
 
 /* Per-window scratch, grown to the largest window seen. */
 typedef struct scratch {
-    size_t npix, nt;
-    float *x, *recon, *codes, *elbo;
-    int32_t *idx;
+    size_t nt;
+    float *elbo;
     uint16_t *indices;
     uint8_t *keep;
 } scratch;
 
-static int scratch_fit(scratch *s, size_t npix, size_t nt)
+static int scratch_fit(scratch *s, size_t nt)
 {
-    if (npix > s->npix) {
-        free(s->x);
-        free(s->recon);
-        s->x = malloc(npix * sizeof(float));
-        s->recon = malloc(npix * sizeof(float));
-        s->npix = s->x && s->recon ? npix : 0;
-        if (!s->npix)
-            return it_error_set(IT_E_NOMEM, "out of memory for a window of %zu values", npix);
-    }
     if (nt > s->nt) {
-        free(s->codes); free(s->elbo); free(s->idx); free(s->indices); free(s->keep);
-        s->codes = malloc(6 * nt * sizeof(float));
+        free(s->elbo); free(s->indices); free(s->keep);
         s->elbo = malloc(nt * sizeof(float));
-        s->idx = malloc(nt * sizeof(int32_t));
         s->indices = malloc(nt * sizeof(uint16_t));
         s->keep = malloc(nt);
-        s->nt = s->codes && s->elbo && s->idx && s->indices && s->keep ? nt : 0;
+        s->nt = s->elbo && s->indices && s->keep ? nt : 0;
         if (!s->nt)
             return it_error_set(IT_E_NOMEM, "out of memory for %zu tokens", nt);
     }
@@ -109,8 +97,7 @@ static int scratch_fit(scratch *s, size_t npix, size_t nt)
 
 static void scratch_free(scratch *s)
 {
-    free(s->x); free(s->recon); free(s->codes); free(s->elbo);
-    free(s->idx); free(s->indices); free(s->keep);
+    free(s->elbo); free(s->indices); free(s->keep);
 }
 
 /* 1 encode + 1 full-rate decode: codes, indices and the ELBO map of one window. */
@@ -121,13 +108,8 @@ static int run_window(it_model *m, const slot *w, uint64_t video_id, uint32_t or
     const it_pad *p = &w->pad;
     IT_TRY(it_model_latent_shape(m, p->pt, p->ph, p->pw, &lt, &lh, &lw));
     const size_t nt = (size_t)lt * lh * lw;
-    IT_TRY(scratch_fit(s, (size_t)3 * p->pt * p->ph * p->pw, nt));
-    it_pixels_from_u8(p->pt, p->ph, p->pw, w->rgb, s->x);
-    IT_TRY(it_model_encode(m, p->pt, p->ph, p->pw, s->x, NULL, s->codes, s->idx, NULL));
-    IT_TRY(it_model_decode(m, lt, lh, lw, s->codes, s->recon));
-    IT_TRY(it_model_backend(m)->elbo_map(lt, lh, lw, s->x, s->recon, s->elbo));
-    for (size_t i = 0; i < nt; i++)
-        s->indices[i] = (uint16_t)s->idx[i];
+    IT_TRY(scratch_fit(s, nt));
+    IT_TRY(it_model_tokenize(m, 1, p->pt, p->ph, p->pw, w->rgb, s->indices, s->elbo));
     memset(rec, 0, sizeof *rec);
     rec->video_id = video_id;
     rec->video_ordinal = ordinal;

@@ -59,6 +59,15 @@ const char *it_version_long(void);
  * if present, else the installed one (its path is returned even if missing). */
 const char *it_default_model_path(void);
 
+/* ---- precision ------------------------------------------------------------------------- */
+/* The arithmetic of the network (infotok-precision(7)): fp32, or bf16 between ops with fp32
+ * inside each op. Recorded in every token stream's header. */
+enum it_precision { IT_PRECISION_FP32 = 0, IT_PRECISION_BF16 = 1, IT_PRECISION_COUNT };
+/* "fp32", "bf16"; NULL for an unknown value. */
+const char *it_precision_name(int precision);
+/* IT_PRECISION_* for "fp32"/"bf16"; IT_E_INVALID (message set) otherwise. */
+int it_precision_parse(const char *name, int *precision);
+
 /* ---- hashing ----------------------------------------------------------------------------- */
 /* 64-bit FNV-1a (Fowler/Noll/Vo): start from IT_FNV1A64_INIT, then h = (h ^ byte) * 2^40+2^8+0xb3
  * for each byte; chain calls by passing the previous result. Source ids, model hashes and

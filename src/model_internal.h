@@ -1,5 +1,6 @@
-/* model_internal.h: the network's weights as plain structs of fp32 pointers into one
- * allocation (llm.c style), shared by the loader and the forward passes. */
+/* model_internal.h: the network's weights as plain structs of backend pointers (llm.c style:
+ * into one allocation, or into the mapped weight file when a host backend uses tensors in
+ * place), shared by the loader and the forward passes. Element type: the precision's. */
 #ifndef IT_MODEL_INTERNAL_H
 #define IT_MODEL_INTERNAL_H
 
@@ -8,8 +9,8 @@
 
 enum { MAX_LEVELS = IT_CONFIG_RESOLUTIONS, MAX_BLOCKS = 8, MAX_VIT_LAYERS = 64 };
 
-typedef struct conv_w { const float *w, *b; int co, ci, kt, kh, kw; } conv_w;
-typedef struct norm_w { const float *g, *b; int c; } norm_w;
+typedef struct conv_w { const void *w, *b; int co, ci, kt, kh, kw; } conv_w;
+typedef struct norm_w { const void *g, *b; int c; } norm_w;
 /* Factorized residual block: conv = k(1,3,3) pad 1, then k(3,1,1) causal. */
 typedef struct resblock_w {
     norm_w norm1, norm2;
@@ -30,31 +31,52 @@ typedef struct cnn_w {
     conv_w conv_out_s, conv_out_t;
 } cnn_w;
 typedef struct vit_layer_w {
-    const float *attn_norm, *ffn_norm;  /* [D] */
-    const float *in_w, *in_b;           /* [3D][D], [3D] */
-    const float *out_w, *out_b;         /* [D][D], [D] */
-    const float *w1, *w3, *w2;          /* [F][D], [F][D], [D][F] */
+    const void *attn_norm, *ffn_norm;   /* [D] */
+    const void *in_w[3], *in_b[3];      /* q, k, v rows of in_proj: [D][D], [D] each */
+    const void *out_w, *out_b;          /* [D][D], [D] */
+    const void *w1, *w3, *w2;           /* [F][D], [F][D], [D][F] */
 } vit_layer_w;
 
 struct it_model {
     it_config cfg;
     const it_backend *be;
-    float *params;           /* every weight, fp32, one allocation */
+    it_ctx *ctx;
+    int precision;
+    size_t esz;              /* bytes per activation/parameter element */
+    int max_batch;
+    void *params;            /* backend allocation of the weights not used in place (or NULL) */
     int64_t nparams;
+    it_weights *file;        /* kept open while tensors point into its mapping */
+    /* the hash, computed on a helper thread when the weights stay mapped (it_model_hash joins) */
+    struct it_model_hash_job *hash_job;
     cnn_w enc, dec;
     vit_layer_w vit_enc[MAX_VIT_LAYERS], vit_dec[MAX_VIT_LAYERS];
-    const float *temporal_embed; /* [max_latent_frames][D] */
+    const void *temporal_embed;  /* [max_latent_frames][D] */
     conv_w quant_conv, post_quant_conv;
-    float *rope_cos, *rope_sin;  /* [max_rope_size^2][HD/2], position (y, x) -> y*max + x */
+    void *rope;                  /* backend memory: cos then sin, [R*R][HD/2] each, (y, x) -> y*R + x */
+    const void *rope_cos, *rope_sin;
     it_arena *arena;
+    int dry;                     /* 1 during the arena's recording pass: ops are skipped */
+    /* host staging, grown and kept: conversions for the float API and the pipeline's indices */
+    void *stage;
+    size_t stage_bytes;
     char hash[17];
 };
 
-/* Forward passes (net_cnn.c, net_vit.c). Outputs are arena allocations the caller
- * releases; inputs are never modified unless said. */
-float *it_cnn_encode(it_model *m, int T, int H, int W, const float *x, float *haar_tap, int *rc);
-float *it_cnn_decode(it_model *m, int t, int h, int w, const float *z, int *rc);
-/* z [D][t][h][w] in place through the encoder or decoder transformer. */
-int it_vit_forward(it_model *m, const vit_layer_w *layers, int nlayers, int t, int h, int w, float *z);
+/* Call op `name` of the model's backend on its context, unless this is a dry (planning) pass. */
+#define IT_OP(m, name, ...) ((m)->dry ? 0 : (m)->be->name((m)->ctx, __VA_ARGS__))
+
+/* An activation buffer of `elems` elements of the precision, from the arena. */
+void *it_model_act(it_model *m, size_t elems);
+
+/* Forward passes (net_cnn.c, net_vit.c) on n windows. Outputs are arena allocations the
+ * caller releases; inputs are never modified unless said. */
+/* x act [N][3][T][H][W] -> z act [N][Z][t][h][w]; haar_out, when not NULL, receives the
+ * patcher output (an arena buffer [N][24][(T+1)/2][H/2][W/2] the caller releases). */
+void *it_cnn_encode(it_model *m, int n, int T, int H, int W, const void *x, void **haar_out, int *rc);
+/* z act [N][Z][t][h][w] -> y act [N][3][4t-3][8h][8w] */
+void *it_cnn_decode(it_model *m, int n, int t, int h, int w, const void *z, int *rc);
+/* z act [N][D][t][h][w] in place through the encoder or decoder transformer. */
+int it_vit_forward(it_model *m, const vit_layer_w *layers, int nlayers, int n, int t, int h, int w, void *z);
 
 #endif

@@ -1,23 +1,22 @@
 /* net_cnn.c: the causal 3D CNN encoder and decoder (spec §3.3-3.4, layers3d.py
- * EncoderFactorized/DecoderFactorized) as a straight sequence of backend calls.
- * Each stage takes ownership of its input activation and returns a new one, so memory
- * held at any moment is what the data flow needs; the arena plans it once per shape. */
-#include <string.h>
-
+ * EncoderFactorized/DecoderFactorized) as a straight sequence of backend calls on a batch of
+ * n windows, [N][C][T][H][W]. Each stage takes ownership of its input activation and returns a
+ * new one, so memory held at any moment is what the data flow needs; the arena plans it once
+ * per shape. */
 #include "error_internal.h"
 #include "model_internal.h"
 
-/* An activation [c][t][h][w] in the arena. */
-typedef struct act { float *d; int c, t, h, w; } act;
+/* An activation [n][c][t][h][w] in the arena. */
+typedef struct act { void *d; int n, c, t, h, w; } act;
 
-static size_t act_len(int c, int t, int h, int w) { return (size_t)c * t * h * w; }
+static size_t act_len(const act *a) { return (size_t)a->n * a->c * a->t * a->h * a->w; }
 
-static act act_new(it_model *m, int c, int t, int h, int w, int *rc)
+static act act_new(it_model *m, int n, int c, int t, int h, int w, int *rc)
 {
-    act a = {NULL, c, t, h, w};
+    act a = {NULL, n, c, t, h, w};
     if (*rc < 0)
         return a;
-    a.d = it_arena_alloc(m->arena, act_len(c, t, h, w));
+    a.d = it_model_act(m, act_len(&a));
     if (!a.d)
         *rc = IT_E_NOMEM;
     return a;
@@ -39,17 +38,17 @@ static const conv_geom DOWN_T = {2, 1, 1, 2, 0, 0, 0, 0};     /* k(3,1,1) /2 in 
 /* y = conv(x); x is kept. */
 static act conv(it_model *m, const conv_w *cw, const conv_geom *g, const act *x, int *rc)
 {
-    act y = {NULL, 0, 0, 0, 0};
+    act y = {NULL, 0, 0, 0, 0, 0};
     if (*rc < 0)
         return y;
     it_conv3d_params p = {cw->ci, cw->co, x->t, x->h, x->w, cw->kt, cw->kh, cw->kw,
-                          g->st, g->sh, g->sw, g->tpad, g->top, g->bottom, g->left, g->right};
+                          g->st, g->sh, g->sw, g->tpad, g->top, g->bottom, g->left, g->right, x->n};
     int to, ho, wo;
     if ((*rc = it_conv3d_out_shape(&p, &to, &ho, &wo)) < 0)
         return y;
-    y = act_new(m, cw->co, to, ho, wo, rc);
+    y = act_new(m, x->n, cw->co, to, ho, wo, rc);
     if (*rc == 0)
-        *rc = m->be->conv3d(&p, x->d, cw->w, cw->b, y.d);
+        *rc = IT_OP(m, conv3d, &p, x->d, cw->w, cw->b, y.d);
     return y;
 }
 
@@ -57,16 +56,16 @@ static act conv(it_model *m, const conv_w *cw, const conv_geom *g, const act *x,
 static void add_into(it_model *m, act *a, act *b, int *rc)
 {
     if (*rc == 0)
-        *rc = m->be->add(act_len(a->c, a->t, a->h, a->w), a->d, b->d, a->d);
+        *rc = IT_OP(m, add, act_len(a), a->d, b->d, a->d);
     act_drop(m, b);
 }
 
 static act norm(it_model *m, const norm_w *n, const act *x, int silu, int *rc)
 {
-    act y = act_new(m, x->c, x->t, x->h, x->w, rc);
+    act y = act_new(m, x->n, x->c, x->t, x->h, x->w, rc);
     if (*rc == 0)
-        *rc = m->be->groupnorm(x->c, x->t, x->h * x->w, x->d, n->g, n->b,
-                               (float)m->cfg.norm_eps, silu, y.d);
+        *rc = IT_OP(m, groupnorm, x->n, x->c, x->t, x->h * x->w, x->d, n->g, n->b,
+                    (float)m->cfg.norm_eps, silu, y.d);
     return y;
 }
 
@@ -79,8 +78,8 @@ static act resblock(it_model *m, const resblock_w *r, act x, int *rc)
     act b = conv(m, &r->conv1t, &TEMPORAL, &a, rc);
     act_drop(m, &a);
     if (*rc == 0) /* in place: y may be x */
-        *rc = m->be->groupnorm(b.c, b.t, b.h * b.w, b.d, r->norm2.g, r->norm2.b,
-                               (float)m->cfg.norm_eps, 1, b.d);
+        *rc = IT_OP(m, groupnorm, b.n, b.c, b.t, b.h * b.w, b.d, r->norm2.g, r->norm2.b,
+                    (float)m->cfg.norm_eps, 1, b.d);
     a = conv(m, &r->conv2s, &SPATIAL, &b, rc);
     act_drop(m, &b);
     b = conv(m, &r->conv2t, &TEMPORAL, &a, rc);
@@ -89,7 +88,7 @@ static act resblock(it_model *m, const resblock_w *r, act x, int *rc)
         act s = conv(m, &r->nin, &POINT, &x, rc);
         add_into(m, &b, &s, rc);
     } else if (*rc == 0) {
-        *rc = m->be->add(act_len(b.c, b.t, b.h, b.w), b.d, x.d, b.d);
+        *rc = IT_OP(m, add, act_len(&b), b.d, x.d, b.d);
     }
     act_drop(m, &x);
     return b;
@@ -103,9 +102,10 @@ static act attention(it_model *m, const attn_w *aw, act x, int temporal, int *rc
     act k = conv(m, &aw->k, &POINT, &h, rc);
     act v = conv(m, &aw->v, &POINT, &h, rc);
     act_drop(m, &h);
-    act o = act_new(m, x.c, x.t, x.h, x.w, rc);
+    act o = act_new(m, x.n, x.c, x.t, x.h, x.w, rc);
     if (*rc == 0)
-        *rc = (temporal ? m->be->attn_temporal : m->be->attn_spatial)(x.c, x.t, x.h * x.w, q.d, k.d, v.d, o.d);
+        *rc = temporal ? IT_OP(m, attn_temporal, x.n, x.c, x.t, x.h * x.w, q.d, k.d, v.d, o.d)
+                       : IT_OP(m, attn_spatial, x.n, x.c, x.t, x.h * x.w, q.d, k.d, v.d, o.d);
     act_drop(m, &q);
     act_drop(m, &k);
     act_drop(m, &v);
@@ -120,9 +120,9 @@ static act downsample(it_model *m, const resample_w *s, act x, int *rc)
 {
     if (s->spatial) {
         act a = conv(m, &s->conv1, &DOWN_HW, &x, rc);
-        act b = act_new(m, x.c, x.t, x.h / 2, x.w / 2, rc);
+        act b = act_new(m, x.n, x.c, x.t, x.h / 2, x.w / 2, rc);
         if (*rc == 0) /* on the zero-padded input: the pad row/column is never in a window */
-            *rc = m->be->avgpool(x.c, x.t, x.h, x.w, 1, 2, 2, 0, x.d, b.d);
+            *rc = IT_OP(m, avgpool, x.n * x.c, x.t, x.h, x.w, 1, 2, 2, 0, x.d, b.d);
         add_into(m, &a, &b, rc);
         act_drop(m, &x);
         x = a;
@@ -131,9 +131,9 @@ static act downsample(it_model *m, const resample_w *s, act x, int *rc)
         /* replication_pad adds one copy of frame 0; conv2 (time stride 2) adds another;
          * the average pool sees the once-padded input. */
         act a = conv(m, &s->conv2, &DOWN_T, &x, rc);
-        act b = act_new(m, x.c, (x.t + 1) / 2, x.h, x.w, rc);
+        act b = act_new(m, x.n, x.c, (x.t + 1) / 2, x.h, x.w, rc);
         if (*rc == 0)
-            *rc = m->be->avgpool(x.c, x.t, x.h, x.w, 2, 1, 1, 1, x.d, b.d);
+            *rc = IT_OP(m, avgpool, x.n * x.c, x.t, x.h, x.w, 2, 1, 1, 1, x.d, b.d);
         add_into(m, &a, &b, rc);
         act_drop(m, &x);
         x = a;
@@ -149,9 +149,9 @@ static act upsample(it_model *m, const resample_w *s, act x, int *rc)
 {
     if (s->temporal) {
         if (x.t > 1) {
-            act u = act_new(m, x.c, 2 * x.t - 1, x.h, x.w, rc);
+            act u = act_new(m, x.n, x.c, 2 * x.t - 1, x.h, x.w, rc);
             if (*rc == 0)
-                *rc = m->be->upsample_t(x.c, x.t, x.h * x.w, x.d, u.d);
+                *rc = IT_OP(m, upsample_t, x.n * x.c, x.t, x.h * x.w, x.d, u.d);
             act_drop(m, &x);
             x = u;
         }
@@ -159,9 +159,9 @@ static act upsample(it_model *m, const resample_w *s, act x, int *rc)
         add_into(m, &x, &a, rc);
     }
     if (s->spatial) {
-        act u = act_new(m, x.c, x.t, 2 * x.h, 2 * x.w, rc);
+        act u = act_new(m, x.n, x.c, x.t, 2 * x.h, 2 * x.w, rc);
         if (*rc == 0)
-            *rc = m->be->upsample_hw(x.c, x.t, x.h, x.w, x.d, u.d);
+            *rc = IT_OP(m, upsample_hw, x.n * x.c, x.t, x.h, x.w, x.d, u.d);
         act_drop(m, &x);
         x = u;
         act a = conv(m, &s->conv2, &SPATIAL, &x, rc);
@@ -176,8 +176,8 @@ static act upsample(it_model *m, const resample_w *s, act x, int *rc)
 static act head(it_model *m, const cnn_w *n, act x, int *rc)
 {
     if (*rc == 0)
-        *rc = m->be->groupnorm(x.c, x.t, x.h * x.w, x.d, n->norm_out.g, n->norm_out.b,
-                               (float)m->cfg.norm_eps, 1, x.d);
+        *rc = IT_OP(m, groupnorm, x.n, x.c, x.t, x.h * x.w, x.d, n->norm_out.g, n->norm_out.b,
+                    (float)m->cfg.norm_eps, 1, x.d);
     act a = conv(m, &n->conv_out_s, &SPATIAL, &x, rc);
     act_drop(m, &x);
     act b = conv(m, &n->conv_out_t, &TEMPORAL, &a, rc);
@@ -193,17 +193,19 @@ static act mid(it_model *m, const cnn_w *n, act x, int *rc)
     return resblock(m, &n->mid2, x, rc);
 }
 
-/* x [3][T][H][W] -> z [Z][t][h][w] (arena; caller releases). haar_tap [24][..] or NULL. */
-float *it_cnn_encode(it_model *m, int T, int H, int W, const float *x, float *haar_tap, int *rc)
+/* x [N][3][T][H][W] -> z [N][Z][t][h][w] (arena; caller releases); *haar_out (when not NULL)
+ * keeps the patcher output for a test tap (arena; caller releases). */
+void *it_cnn_encode(it_model *m, int n, int T, int H, int W, const void *x, void **haar_out, int *rc)
 {
     const cnn_w *e = &m->enc;
-    act p = act_new(m, 24, (T + 1) / 2, H / 2, W / 2, rc);
+    act p = act_new(m, n, 24, (T + 1) / 2, H / 2, W / 2, rc);
     if (*rc == 0)
-        *rc = m->be->haar_fwd(T, H, W, x, p.d);
-    if (*rc == 0 && haar_tap)
-        memcpy(haar_tap, p.d, act_len(p.c, p.t, p.h, p.w) * sizeof(float));
+        *rc = IT_OP(m, haar_fwd, n, T, H, W, x, p.d);
     act a = conv(m, &e->conv_in_s, &SPATIAL, &p, rc);
-    act_drop(m, &p);
+    if (haar_out)
+        *haar_out = p.d;
+    else
+        act_drop(m, &p);
     act h = conv(m, &e->conv_in_t, &TEMPORAL, &a, rc);
     act_drop(m, &a);
     for (int i = 0; i < IT_CONFIG_RESOLUTIONS; i++) {
@@ -222,11 +224,11 @@ float *it_cnn_encode(it_model *m, int T, int H, int W, const float *x, float *ha
     return h.d;
 }
 
-/* z [Z][t][h][w] -> y [3][4t-3][8h][8w] (arena; caller releases). */
-float *it_cnn_decode(it_model *m, int t, int hh, int ww, const float *z, int *rc)
+/* z [N][Z][t][h][w] -> y [N][3][4t-3][8h][8w] (arena; caller releases). */
+void *it_cnn_decode(it_model *m, int n, int t, int hh, int ww, const void *z, int *rc)
 {
     const cnn_w *d = &m->dec;
-    act zin = {(float *)z, m->cfg.z_channels, t, hh, ww};
+    act zin = {(void *)z, n, m->cfg.z_channels, t, hh, ww};
     act h = conv(m, &d->conv_in_s, &SPATIAL, &zin, rc);
     act a = conv(m, &d->conv_in_t, &TEMPORAL, &h, rc);
     act_drop(m, &h);
@@ -239,9 +241,9 @@ float *it_cnn_decode(it_model *m, int t, int hh, int ww, const float *z, int *rc
             h = upsample(m, &lv->sample, h, rc);
     }
     h = head(m, d, h, rc);
-    act y = act_new(m, 3, 2 * h.t - 1, 2 * h.h, 2 * h.w, rc);
+    act y = act_new(m, n, 3, 2 * h.t - 1, 2 * h.h, 2 * h.w, rc);
     if (*rc == 0)
-        *rc = m->be->haar_inv(h.t, h.h, h.w, h.d, y.d);
+        *rc = IT_OP(m, haar_inv, n, h.t, h.h, h.w, h.d, y.d);
     act_drop(m, &h);
     if (*rc < 0) {
         act_drop(m, &y);

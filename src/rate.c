@@ -101,9 +101,9 @@ int it_rate_apply(it_window_rec *rec, int strategy, float rate, uint8_t *keep_bu
     size_t kept = 0;
     if (!(rate >= 0.0f && rate <= 1.0f))
         return it_error_set(IT_E_INVALID, "rate %g outside [0, 1]", (double)rate);
-    /* The reference kernel on the stored map, whatever backend computed it: masks made at
+    /* One host function on the stored map, whatever backend computed it: masks made at
      * encode time and at pack time then agree bit for bit. */
-    int rc = it_backend_ref()->mask(nt, rec->elbo, rate, keep_buf, &kept, NULL);
+    int rc = it_quantile_mask(nt, rec->elbo, rate, keep_buf, &kept, NULL);
     if (rc < 0)
         return rc;
     rec->keep = keep_buf;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "formats/records.h"
 #include "infotok.h"
 #include "tools/common.h"
 
@@ -355,6 +356,8 @@ void model_opts_init(model_opts *o)
 {
     o->checkpoint = NULL;
     o->device = "cpu";
+    o->precision = -1;
+    o->precision_given = 0;
     o->threads = 1;
 }
 
@@ -362,28 +365,75 @@ int model_option(model_opts *o, int c, const char *arg)
 {
     switch (c) {
     case OPT_CHECKPOINT: o->checkpoint = arg; return 1;
-    case OPT_DEVICE:
-        if (strcmp(arg, "cpu") != 0 && strcmp(arg, "cuda") != 0 && strncmp(arg, "cuda:", 5) != 0) {
+    case OPT_DEVICE: {
+        char *end = NULL;
+        long n = 0;
+        if (strncmp(arg, "cuda:", 5) == 0) {
+            errno = 0;
+            n = strtol(arg + 5, &end, 10);
+        }
+        if (strcmp(arg, "cpu") != 0 && strcmp(arg, "cuda") != 0 &&
+            (strncmp(arg, "cuda:", 5) != 0 || errno || end == arg + 5 || *end || n < 0 || n > 1023)) {
             usage_error("invalid value '%s' for --device: expected cpu, cuda or cuda:N", arg);
             return -1;
         }
         o->device = arg;
+        return 1;
+    }
+    case OPT_PRECISION:
+        if (it_precision_parse(arg, &o->precision) < 0) {
+            usage_error("invalid value '%s' for --precision: expected fp32 or bf16", arg);
+            return -1;
+        }
+        o->precision_given = 1;
         return 1;
     case '@': return parse_int("--threads", arg, 1, 1024, &o->threads) < 0 ? -1 : 1;
     default: return 0;
     }
 }
 
+int model_opts_precision_from_inputs(model_opts *o, char **inputs, int n)
+{
+    if (o->precision_given)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(inputs[i], "-") == 0)
+            continue;
+        it_record_reader *r = NULL;
+        it_stream_header h = {0};
+        int type, rc = it_record_reader_open(&r, inputs[i]);
+        if (rc == 0 && (rc = it_record_next(r, &type)) == 1 && type == IT_REC_HEADER &&
+            (rc = it_stream_header_parse(it_record_json(r), inputs[i], &h)) == 0)
+            o->precision = h.precision;
+        it_stream_header_clear(&h);
+        it_record_reader_free(&r);
+        if (rc < 0) {
+            print_lib_error(rc, "cannot read");
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+const char *model_opts_name(const model_opts *o)
+{
+    return o->checkpoint ? o->checkpoint : "the bundled model";
+}
+
 int model_opts_load(const model_opts *o, it_model **m)
 {
-    const char *backend = strcmp(o->device, "cpu") == 0 ? "cpu" : "cuda";
-    if (strcmp(backend, "cuda") == 0 && !it_backend_find("cuda")) {
+    const int cuda = strcmp(o->device, "cpu") != 0;
+    it_model_opts mo = {cuda ? "cuda" : "cpu", cuda && o->device[4] == ':' ? atoi(o->device + 5) : 0,
+                        o->precision >= 0 ? o->precision : cuda ? IT_PRECISION_BF16 : IT_PRECISION_FP32,
+                        (int)o->threads, 1};
+    if (cuda && !it_backend_find("cuda")) {
         print_error("--device %s: this build has no CUDA backend (configure --enable-cuda)", o->device);
         return -1;
     }
     it_kernels_set_threads((int)o->threads);
     const char *path = o->checkpoint ? o->checkpoint : it_default_model_path();
-    int rc = it_model_load(m, path, backend);
+    int rc = it_model_load_opts(m, path, &mo);
     if (rc < 0) {
         print_lib_error(rc, "cannot load the model");
         return -1;

@@ -75,6 +75,7 @@ enum {
 #define MODEL_LONGOPTS                                                                         \
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},                                  \
     {"device", required_argument, NULL, OPT_DEVICE},                                          \
+    {"precision", required_argument, NULL, OPT_PRECISION},                                    \
     {"threads", required_argument, NULL, '@'}
 
 /* --avg-rate R, --strategy S, --elbo-stat FILE, --full-rate */
@@ -98,16 +99,24 @@ int rate_opts_allocation(const rate_opts *o, char **inputs, int n, it_allocation
 /* --elbo-stat FILE for an allocation whose strategy is set: -1 on error (printed). */
 int rate_opts_corpus_stat(const rate_opts *o, char **inputs, int n, it_elbo_stat *stat);
 
-/* --checkpoint FILE, --device cpu|cuda[:N], -@/--threads N */
+/* --checkpoint FILE, --device cpu|cuda[:N], --precision fp32|bf16, -@/--threads N */
 typedef struct model_opts {
     const char *checkpoint;  /* NULL: the bundled model */
     const char *device;
+    int precision;           /* -1 until given or decided (model_opts_default_precision) */
+    int precision_given;
     long threads;
 } model_opts;
 void model_opts_init(model_opts *o);
 /* 1 taken, 0 not a model option, -1 bad value (printed). */
 int model_option(model_opts *o, int c, const char *arg);
-/* Load the model the options name on the device they name: -1 on error (printed). */
+/* Tools that read tokens: without --precision, the precision the first input's tokens were
+ * made in (its HEADER; stdin is not peeked at). -1 on error (printed). */
+int model_opts_precision_from_inputs(model_opts *o, char **inputs, int n);
+/* Load the model the options name on the device they name, in their precision (default:
+ * infotok-precision(7): fp32 on the cpu backend, bf16 on cuda): -1 on error (printed). */
 int model_opts_load(const model_opts *o, it_model **m);
+/* "the bundled model" or the --checkpoint path, for messages. */
+const char *model_opts_name(const model_opts *o);
 
 #endif

@@ -40,7 +40,9 @@ static const char usage_text[] =
     "      --full-rate            decode every token, ignoring the records' masks\n"
     "      --checkpoint FILE      model weights: native .safetensors or official .pt\n"
     "                             [the bundled model]\n"
-    "      --device DEV           cpu or cuda [cpu]\n"
+    "      --device DEV           cpu, cuda or cuda:N [cpu]\n"
+    "      --precision P          fp32 or bf16 (infotok-precision(7)) [the tokens'\n"
+    "                             own, from their header]\n"
     "  -@, --threads N            compute threads [1]\n"
     "  -q, --quiet                no progress bar\n"
     "  -v, --verbose              more messages (a line per video written)\n"
@@ -296,8 +298,8 @@ int main(int argc, char **argv)
     o.crf = (int)crf;
     run r = {.o = &o};
     if ((o.realloc = rate_opts_allocation(&ro, argv + optind, argc - optind, &o.alloc)) < 0 ||
-        model_opts_load(&mo, &r.m) < 0 ||
-        it_records_decoder_new(&r.dec, r.m, mo.checkpoint ? mo.checkpoint : "the bundled model") < 0) {
+        model_opts_precision_from_inputs(&mo, argv + optind, argc - optind) < 0 || model_opts_load(&mo, &r.m) < 0 ||
+        it_records_decoder_new(&r.dec, r.m, model_opts_name(&mo)) < 0) {
         if (r.m && !r.dec)
             print_lib_error(IT_E_NOMEM, "cannot decode");
         it_model_free(&r.m);
@@ -305,6 +307,7 @@ int main(int argc, char **argv)
         return EXIT_FATAL;
     }
     int rc;
+    it_records_decoder_any_precision(r.dec, mo.precision_given);
     progress_start(&r.prog, 0, "frames", o.quiet);
     for (int i = optind; i < argc; i++)
         if (decode_input(&r, argv[i]) < 0) {

@@ -29,7 +29,9 @@ static const char usage_text[] =
     "  -o, --output FILE          write the stream to FILE (complete or not at all) [stdout]\n"
     "      --checkpoint FILE      model weights: native .safetensors or official .pt\n"
     "                             [the bundled model]\n"
-    "      --device DEV           cpu or cuda [cpu]\n"
+    "      --device DEV           cpu, cuda or cuda:N [cpu]\n"
+    "      --precision P          fp32 or bf16 (infotok-precision(7)) [fp32 on cpu,\n"
+    "                             bf16 on cuda]\n"
     "  -@, --threads N            compute threads [1]\n"
     "      --temporal-window N    frames per window [33]\n"
     "      --overlap-window N     frames shared by consecutive windows [5]\n"
@@ -257,7 +259,7 @@ static char *header_json(const it_model *m, int argc, char **argv, const it_enco
         h.crop_h = o->video.crop_h;
         h.strategy = strategy;
         h.avg_rate = strategy == IT_STRATEGY_NONE ? 0 : avg_rate;
-        h.precision = IT_PRECISION_FP32;
+        h.precision = it_model_precision(m);
         it_stream_header_format(&h, &json);
     }
     json_decref(cmd);

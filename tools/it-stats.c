@@ -32,7 +32,9 @@ static const char usage_text[] =
     "      --elbo-stat FILE       with --rates and global_elbo: the corpus ELBO statistic\n"
     "                             (it-pack elbo-stat); without it, the inputs' own\n"
     "      --checkpoint FILE      model weights for --psnr [the bundled model]\n"
-    "      --device DEV           cpu or cuda [cpu]\n"
+    "      --device DEV           cpu, cuda or cuda:N [cpu]\n"
+    "      --precision P          fp32 or bf16 (infotok-precision(7)) [the tokens'\n"
+    "                             own, from their header]\n"
     "  -@, --threads N            compute threads [1]\n"
     "  -q, --quiet                no progress messages\n"
     "  -v, --verbose              more messages\n"
@@ -225,7 +227,8 @@ int main(int argc, char **argv)
         int global = 0;
         for (size_t k = 0; k < nconf; k++)
             global |= confs[k].strategy == IT_STRATEGY_GLOBAL_ELBO;
-        if ((global && rate_opts_corpus_stat(&ro, inputs, ninputs, &stat) < 0) || model_opts_load(&mo, &m) < 0) {
+        if ((global && rate_opts_corpus_stat(&ro, inputs, ninputs, &stat) < 0) ||
+            model_opts_precision_from_inputs(&mo, inputs, ninputs) < 0 || model_opts_load(&mo, &m) < 0) {
             status = EXIT_FATAL;
             goto done;
         }
@@ -233,8 +236,8 @@ int main(int argc, char **argv)
             if (!quiet && nconf > 1)
                 fprintf(stderr, "%s: --psnr %s at %g\n", tool_name(),
                         confs[k].strategy ? it_strategy_name(confs[k].strategy) : "as stored", (double)confs[k].rate);
-            if (stats_quality(m, mo.checkpoint ? mo.checkpoint : "the bundled model", &confs[k], &stat, inputs,
-                              ninputs, s.nvid, ssim) < 0) {
+            if (stats_quality(m, model_opts_name(&mo), mo.precision_given, &confs[k], &stat, inputs, ninputs, s.nvid,
+                              ssim) < 0) {
                 status = EXIT_FATAL;
                 goto done;
             }

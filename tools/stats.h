@@ -80,7 +80,7 @@ typedef struct qconf {
  * set) and compare it with its source. nvid: videos in the inputs (for the per-video rows).
  * A video that cannot be compared is reported and counted in conf->failed; -1 (printed) for
  * what stops the pass. */
-int stats_quality(it_model *m, const char *model_name, qconf *conf, const it_elbo_stat *stat, char **inputs,
+int stats_quality(it_model *m, const char *model_name, int any_precision, qconf *conf, const it_elbo_stat *stat, char **inputs,
                   int n, size_t nvid, int ssim);
 void qconf_free(qconf *c);
 

@@ -154,7 +154,7 @@ void qconf_free(qconf *c)
     c->vid = NULL;
 }
 
-int stats_quality(it_model *m, const char *model_name, qconf *c, const it_elbo_stat *stat, char **inputs, int n,
+int stats_quality(it_model *m, const char *model_name, int any_precision, qconf *c, const it_elbo_stat *stat, char **inputs, int n,
                   size_t nvid, int ssim)
 {
     static const it_decode_events ev = {header, video, window, compare_frame, video_end};
@@ -169,6 +169,8 @@ int stats_quality(it_model *m, const char *model_name, qconf *c, const it_elbo_s
         rc = it_error_set(IT_E_NOMEM, "out of memory");
     if (rc == 0)
         rc = it_records_decoder_new(&dec, m, model_name);
+    if (rc == 0)
+        it_records_decoder_any_precision(dec, any_precision);
     const it_allocation a = {c->strategy, c->rate, *stat};
     for (int i = 0; i < n && rc >= 0; i++) {
         it_record_reader *rd = NULL;

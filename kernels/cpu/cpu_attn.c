@@ -41,20 +41,26 @@ struct flash_scratch {
     float m[BQ], l[BQ];
 };
 
-static int scratch_alloc(struct flash_scratch *sc, int hd)
+/* The pieces of one thread's flash scratch, in bytes (each a multiple of 64). */
+static size_t flash_piece(int hd, size_t part[5])
 {
     size_t per_row = values_transposed(hd) ? (size_t)hd * IT_VL : (size_t)hd;
-    sc->qb = it_cpu_alloc(sizeof(float) * BQ * hd);
-    sc->acc = it_cpu_alloc(sizeof(float) * BQ * per_row);
-    sc->lv = it_cpu_alloc(sizeof(float) * BQ * IT_VL);
-    sc->mv = it_cpu_alloc(sizeof(float) * BQ * IT_VL);
-    sc->s = it_cpu_alloc(sizeof(float) * BK);
-    return sc->qb && sc->acc && sc->lv && sc->mv && sc->s;
+    part[0] = it_cpu_piece(sizeof(float) * BQ * hd);
+    part[1] = it_cpu_piece(sizeof(float) * BQ * per_row);
+    part[2] = it_cpu_piece(sizeof(float) * BQ * IT_VL);
+    part[3] = it_cpu_piece(sizeof(float) * BQ * IT_VL);
+    part[4] = it_cpu_piece(sizeof(float) * BK);
+    return part[0] + part[1] + part[2] + part[3] + part[4];
 }
 
-static void scratch_free(struct flash_scratch *sc)
+/* Point sc at a thread's piece of flash scratch. */
+static void flash_carve(struct flash_scratch *sc, char *p, const size_t part[5])
 {
-    free(sc->qb), free(sc->acc), free(sc->lv), free(sc->mv), free(sc->s);
+    sc->qb = (float *)p;
+    sc->acc = (float *)(p += part[0]);
+    sc->lv = (float *)(p += part[1]);
+    sc->mv = (float *)(p += part[2]);
+    sc->s = (float *)(p + part[3]);
 }
 
 /* acc [HD] = alpha*acc + sum_j<e p[j] v_j, v_j = v[j*hd .. +hd) (row-major values) */
@@ -233,23 +239,36 @@ static size_t pad_keys(int n)
     return ((size_t)n + BK - 1) / BK * BK;
 }
 
-/* q, k, v, y [S][NH*HD]. Keys (and values) of every head are first transposed into
+/* q, k, v, y [N][S][NH*HD]. Keys (and values) of every head are first transposed into
  * per-head blocks, kt [NH][HD][Sp] (2*S*D floats of scratch, like k and v themselves), so that
- * one parallel region covers all (head, query tile) pairs. */
-int IT_CPU_V(it_cpu_mha)(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
-               float *y)
+ * one parallel region covers all (head, query tile) pairs; samples run one after another. */
+int IT_CPU_V(it_cpu_mha)(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const float *q,
+                         const float *k, const float *v, float *y)
 {
-    IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hw > 0, "mha");
+    IT_KCHECK(n > 0 && s > 0 && nh > 0 && hd > 0 && hw > 0, "mha");
     const size_t dm = (size_t)nh * hd, sp = pad_keys(s), hb = sp * hd; /* hb: one head's block */
-    float *kt = calloc(hb * nh, sizeof *kt), *vh = calloc(hb * nh, sizeof *vh);
-    if (!kt || !vh) {
-        free(kt), free(vh);
-        return it_error_set(IT_E_NOMEM, "mha: out of memory");
-    }
+    float *kt = it_host_scratch(ctx, IT_SCR_OP0, sizeof *kt * hb * nh);
+    float *vh = it_host_scratch(ctx, IT_SCR_OP1, sizeof *vh * hb * nh);
+    size_t part[5], piece = flash_piece(hd, part);
+    char *fscr = it_host_scratch(ctx, IT_SCR_OP2, piece * it_cpu_max_threads());
+    if (!kt || !vh || !fscr)
+        return IT_E_NOMEM;
+    /* the padding keys past s must read as zeros (their scores are masked, their values
+     * weighted 0, but 0 * garbage could be NaN) */
+    for (int h = 0; h < nh; h++)
+        for (int d = 0; d < hd; d++) {
+            memset(kt + h * hb + (size_t)d * sp + s, 0, sizeof(float) * (sp - s));
+            if (values_transposed(hd))
+                memset(vh + h * hb + (size_t)d * sp + s, 0, sizeof(float) * (sp - s));
+        }
+    if (!values_transposed(hd))
+        for (int h = 0; h < nh; h++)
+            memset(vh + h * hb + (size_t)s * hd, 0, sizeof(float) * (sp - s) * hd);
     const float scale = 1.0f / sqrtf((float)hd);
     const long ntile = (s + BQ - 1) / BQ;
     const int vt = values_transposed(hd);
-    int failed = 0;
+    for (int smp = 0; smp < n; smp++, q += (size_t)s * dm, k += (size_t)s * dm, v += (size_t)s * dm,
+             y += (size_t)s * dm) {
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
@@ -273,15 +292,9 @@ int IT_CPU_V(it_cpu_mha)(int s, int nh, int hd, int hw, const float *q, const fl
         }
         /* (implicit barrier: the blocks are complete before any tile reads them) */
         struct flash_scratch sc;
-        int ok = scratch_alloc(&sc, hd);
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        flash_carve(&sc, fscr + piece * it_cpu_thread_num(), part);
 #pragma omp for schedule(dynamic, 1)
         for (long w = 0; w < nh * ntile; w++) {
-            if (!ok)
-                continue;
             int h = (int)(w / ntile), i0 = (int)(w % ntile) * BQ, nq = s - i0 < BQ ? s - i0 : BQ;
             int kend[BQ];
             for (int i = 0; i < nq; i++) { /* block-causal: up to the end of i's frame */
@@ -291,32 +304,35 @@ int IT_CPU_V(it_cpu_mha)(int s, int nh, int hd, int hw, const float *q, const fl
             flash_tile(nq, hd, scale, q + i0 * dm + (size_t)h * hd, dm, 1, kt + h * hb, sp, vh + h * hb,
                        kend, y + i0 * dm + (size_t)h * hd, dm, 1, &sc);
         }
-        scratch_free(&sc);
     }
-    free(kt), free(vh);
-    return failed ? it_error_set(IT_E_NOMEM, "mha: out of memory") : 0;
+    }
+    return 0;
 }
 
 #define QR 192 /* query rows per spatial-attention chunk: scores scratch is QR x HW */
 
-/* q, k, v, y [C][T][HW] */
-int IT_CPU_V(it_cpu_attn_spatial)(int c, int t, int hw, const float *q, const float *k, const float *v,
-                        float *y)
+/* q, k, v, y [N][C][T][HW] */
+int IT_CPU_V(it_cpu_attn_spatial)(it_ctx *ctx, int n, int c, int t, int hw, const float *q,
+                                  const float *k, const float *v, float *y)
 {
-    IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_spatial");
+    IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_spatial");
     const size_t cs = (size_t)t * hw;
     const float scale = 1.0f / sqrtf((float)c);
     int rc = 0, rows = hw < QR ? hw : QR;
-    float *sc = it_cpu_alloc(sizeof(float) * rows * hw); /* [rows][HW] scores, then P */
-    IT_CHECK_ALLOC(sc, "attn_spatial scores");
-    for (int ft = 0; ft < t; ft++) {
-        const size_t f0 = (size_t)ft * hw;
+    float *sc = it_host_scratch(ctx, IT_SCR_OP0, sizeof(float) * rows * hw); /* [rows][HW] scores, then P */
+    if (!sc)
+        return IT_E_NOMEM;
+    for (long ft = 0; ft < (long)n * t; ft++) { /* frame ft of the [N*T] frames: channel strides stay cs */
+        const size_t ns = (size_t)c * cs, smp = (size_t)(ft / t);
+        const float *qs = q + smp * ns, *ks = k + smp * ns, *vs = v + smp * ns;
+        float *ys = y + smp * ns;
+        const size_t f0 = (size_t)(ft % t) * hw;
         for (int i0 = 0; i0 < hw; i0 += rows) {
             int nq = hw - i0 < rows ? hw - i0 : rows;
             /* S [nq][HW] = Q^T K: A(i, c) = q[c*cs + f0 + i0 + i], B = k's frame [C][HW] */
-            struct it_gemm_rowmajor kb = {k + f0, cs};
-            IT_TRY(it_cpu_gemm(nq, hw, c, q + f0 + i0, 1, cs, it_gemm_pack_rowmajor, &kb, NULL, NULL,
-                               sc, (size_t)hw));
+            struct it_gemm_rowmajor kb = {ks + f0, cs};
+            IT_TRY(it_cpu_gemm(ctx, nq, hw, c, qs + f0 + i0, 1, cs, it_gemm_pack_rowmajor, &kb, NULL,
+                               NULL, sc, (size_t)hw));
 #pragma omp parallel for schedule(static)
             for (int i = 0; i < nq; i++) { /* row softmax of scale*S, normalised in place */
                 float *r = sc + (size_t)i * hw, mx = -INFINITY, l = 0;
@@ -342,12 +358,11 @@ int IT_CPU_V(it_cpu_attn_spatial)(int c, int t, int hw, const float *q, const fl
             /* O^T [C][nq] = V P^T: A = v's frame [C][HW], B(j, i) = P[i][j]; rows of O^T land
              * in y's channels directly */
             struct it_gemm_rowmajor pb = {sc, (size_t)hw};
-            IT_TRY(it_cpu_gemm(c, nq, hw, v + f0, cs, 1, it_gemm_pack_transposed, &pb, NULL, NULL,
-                               y + f0 + i0, cs));
+            IT_TRY(it_cpu_gemm(ctx, c, nq, hw, vs + f0, cs, 1, it_gemm_pack_transposed, &pb, NULL,
+                               NULL, ys + f0 + i0, cs));
         }
     }
 done:
-    free(sc);
     return rc;
 }
 
@@ -369,26 +384,26 @@ static inline it_vf lanes(const float *p, int n)
     return n == IT_VL ? vf_load(p) : load_n(p, n);
 }
 
-/* q, k, v, y [C][T][HW]; lanes are IT_VL neighbouring positions, each its own attention. */
-int IT_CPU_V(it_cpu_attn_temporal)(int c, int t, int hw, const float *q, const float *k, const float *v,
-                         float *y)
+/* q, k, v, y [N][C][T][HW]; lanes are IT_VL neighbouring positions, each its own attention. */
+int IT_CPU_V(it_cpu_attn_temporal)(it_ctx *ctx, int n, int c, int t, int hw, const float *q0,
+                                   const float *k0, const float *v0, float *y0)
 {
-    IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_temporal");
-    const size_t cs = (size_t)t * hw;
+    IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_temporal");
+    const size_t cs = (size_t)t * hw, ns = (size_t)c * cs;
     const float scale = 1.0f / sqrtf((float)c);
     const long nblk = (hw + IT_VL - 1) / IT_VL;
-    int failed = 0;
+    const size_t piece = it_cpu_piece(sizeof(it_vf) * t);
+    char *pscr = it_host_scratch(ctx, IT_SCR_OP0, piece * it_cpu_max_threads());
+    if (!pscr)
+        return IT_E_NOMEM;
 #pragma omp parallel
     {
-        it_vf *p = it_cpu_alloc(sizeof *p * t); /* [t] scores, then probabilities, of a row */
-        if (!p) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        it_vf *p = (it_vf *)(pscr + piece * it_cpu_thread_num()); /* [t] scores, then probabilities */
 #pragma omp for schedule(static)
-        for (long b = 0; b < nblk; b++) {
-            if (!p)
-                continue;
+        for (long sb = 0; sb < n * nblk; sb++) {
+            long b = sb % nblk, smp = sb / nblk;
+            const float *q = q0 + smp * ns, *k = k0 + smp * ns, *v = v0 + smp * ns;
+            float *y = y0 + smp * ns;
             int p0 = (int)b * IT_VL, nl = hw - p0 < IT_VL ? hw - p0 : IT_VL;
             for (int i = 0; i < t; i++) { /* causal: keys 0..i */
                 for (int j = 0; j <= i; j++)
@@ -422,25 +437,28 @@ int IT_CPU_V(it_cpu_attn_temporal)(int c, int t, int hw, const float *q, const f
                 }
             }
         }
-        free(p);
     }
-    return failed ? it_error_set(IT_E_NOMEM, "attn_temporal: out of memory") : 0;
+    return 0;
 }
 
-/* x, y [S][NH*HD], cs, sn [S][HD/2] */
-int IT_CPU_V(it_cpu_rope2d)(int s, int nh, int hd, const float *x, const float *cs, const float *sn,
-                  float *y)
+/* x, y [rows][NH*HD], cs, sn [*][HD/2] with row stride ld: token r reads table row
+ * ((r % hw) / w) * ld + (r % hw) % w */
+int IT_CPU_V(it_cpu_rope2d)(it_ctx *ctx, int s, int nh, int hd, int hw, int w, int ld,
+                            const float *x, const float *cs, const float *sn, float *y)
 {
-    IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hd % 2 == 0, "rope2d");
+    IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hd % 2 == 0 && hw > 0 && w > 0 && ld >= w, "rope2d");
     const size_t dm = (size_t)nh * hd, np = hd / 2;
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < s; i++)
+    for (long i = 0; i < s; i++) {
+        const size_t pos = (size_t)(i % hw), row = pos / (size_t)w * (size_t)ld + pos % (size_t)w;
+        const float *c = cs + row * np, *sv = sn + row * np;
         for (int h = 0; h < nh; h++)
             for (size_t pr = 0; pr < np; pr++) {
                 size_t at = i * dm + (size_t)h * hd + 2 * pr;
-                float a = x[at], b = x[at + 1], co = cs[i * np + pr], si = sn[i * np + pr];
+                float a = x[at], b = x[at + 1], co = c[pr], si = sv[pr];
                 y[at] = a * co - b * si;
                 y[at + 1] = a * si + b * co;
             }
+    }
     return 0;
 }

@@ -85,9 +85,10 @@ static void pack_conv(const void *vctx, int k0, int kc, int n0, int nc, float *d
     }
 }
 
-/* x [Ci][T][H][W], wt [Co][Ci][kt][kh][kw], bias [Co] or NULL -> y [Co][To][Ho][Wo] */
-int it_cpu_conv3d(const it_conv3d_params *p, const float *x, const float *wt, const float *bias,
-                  float *y)
+/* x [N][Ci][T][H][W], wt [Co][Ci][kt][kh][kw], bias [Co] or NULL -> y [N][Co][To][Ho][Wo];
+ * one GEMM per sample */
+int it_cpu_conv3d(it_ctx *ctx, const it_conv3d_params *p, const float *x, const float *wt,
+                  const float *bias, float *y)
 {
     int to, ho, wo;
     int rc = it_conv3d_out_shape(p, &to, &ho, &wo);
@@ -96,13 +97,20 @@ int it_cpu_conv3d(const it_conv3d_params *p, const float *x, const float *wt, co
     long long np = (long long)to * ho * wo, kk = (long long)p->ci * p->kt * p->kh * p->kw;
     if (np > INT32_MAX || kk > INT32_MAX)
         return it_error_set(IT_E_SHAPE, "conv3d: tensor too large");
-    if (p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 && p->sw == 1 &&
-        p->tpad == 0 && !p->pad_top && !p->pad_bottom && !p->pad_left && !p->pad_right) {
-        struct it_gemm_rowmajor b = {x, (size_t)np}; /* x viewed as [Ci][P] */
-        return it_cpu_gemm(p->co, (int)np, p->ci, wt, p->ci, 1, it_gemm_pack_rowmajor, &b, bias, NULL,
-                           y, (size_t)np);
+    const int pointwise = p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 &&
+                          p->sw == 1 && p->tpad == 0 && !p->pad_top && !p->pad_bottom && !p->pad_left &&
+                          !p->pad_right;
+    const size_t nx = (size_t)p->ci * p->t * p->h * p->w, ny = (size_t)p->co * np;
+    for (int s = 0; s < p->n && rc == 0; s++, x += nx, y += ny) {
+        if (pointwise) {
+            struct it_gemm_rowmajor b = {x, (size_t)np}; /* x viewed as [Ci][P] */
+            rc = it_cpu_gemm(ctx, p->co, (int)np, p->ci, wt, p->ci, 1, it_gemm_pack_rowmajor, &b, bias,
+                             NULL, y, (size_t)np);
+        } else {
+            struct conv_ctx cx = {p, x, to, ho, wo};
+            rc = it_cpu_gemm(ctx, p->co, (int)np, (int)kk, wt, (size_t)kk, 1, pack_conv, &cx, bias, NULL,
+                             y, (size_t)np);
+        }
     }
-    struct conv_ctx cx = {p, x, to, ho, wo};
-    return it_cpu_gemm(p->co, (int)np, (int)kk, wt, (size_t)kk, 1, pack_conv, &cx, bias, NULL, y,
-                       (size_t)np);
+    return rc;
 }

@@ -58,18 +58,25 @@ int it_cpu_isa(void)
     }
 
 /* shapes: the table in it_kernels.h */
-DISPATCH(it_cpu_mha, (int s, int nh, int hd, int hw, const float *q, const float *k, const float *v, float *y),
-         (s, nh, hd, hw, q, k, v, y))
-DISPATCH(it_cpu_attn_spatial, (int c, int t, int hw, const float *q, const float *k, const float *v, float *y),
-         (c, t, hw, q, k, v, y))
-DISPATCH(it_cpu_attn_temporal, (int c, int t, int hw, const float *q, const float *k, const float *v, float *y),
-         (c, t, hw, q, k, v, y))
-DISPATCH(it_cpu_rope2d, (int s, int nh, int hd, const float *x, const float *cs, const float *sn, float *y),
-         (s, nh, hd, x, cs, sn, y))
+DISPATCH(it_cpu_mha,
+         (it_ctx *ctx, int n, int s, int nh, int hd, int hw, const float *q, const float *k, const float *v, float *y),
+         (ctx, n, s, nh, hd, hw, q, k, v, y))
+DISPATCH(it_cpu_attn_spatial,
+         (it_ctx *ctx, int n, int c, int t, int hw, const float *q, const float *k, const float *v, float *y),
+         (ctx, n, c, t, hw, q, k, v, y))
+DISPATCH(it_cpu_attn_temporal,
+         (it_ctx *ctx, int n, int c, int t, int hw, const float *q, const float *k, const float *v, float *y),
+         (ctx, n, c, t, hw, q, k, v, y))
+DISPATCH(it_cpu_rope2d,
+         (it_ctx *ctx, int s, int nh, int hd, int hw, int w, int ld, const float *x, const float *cs, const float *sn,
+          float *y),
+         (ctx, s, nh, hd, hw, w, ld, x, cs, sn, y))
 DISPATCH(it_cpu_groupnorm,
-         (int c, int t, int hw, const float *x, const float *gamma, const float *beta, float eps, int silu, float *y),
-         (c, t, hw, x, gamma, beta, eps, silu, y))
-DISPATCH(it_cpu_silu, (size_t n, const float *x, float *y), (n, x, y))
-DISPATCH(it_cpu_add, (size_t n, const float *a, const float *b, float *y), (n, a, b, y))
-DISPATCH(it_cpu_scale, (size_t n, const float *x, float s, float *y), (n, x, s, y))
-DISPATCH(it_cpu_rmsnorm, (int s, int d, const float *x, const float *wt, float eps, float *y), (s, d, x, wt, eps, y))
+         (it_ctx *ctx, int n, int c, int t, int hw, const float *x, const float *gamma, const float *beta, float eps,
+          int silu, float *y),
+         (ctx, n, c, t, hw, x, gamma, beta, eps, silu, y))
+DISPATCH(it_cpu_silu, (it_ctx *ctx, size_t n, const float *x, float *y), (ctx, n, x, y))
+DISPATCH(it_cpu_add, (it_ctx *ctx, size_t n, const float *a, const float *b, float *y), (ctx, n, a, b, y))
+DISPATCH(it_cpu_scale, (it_ctx *ctx, size_t n, const float *x, float s, float *y), (ctx, n, x, s, y))
+DISPATCH(it_cpu_rmsnorm, (it_ctx *ctx, int s, int d, const float *x, const float *wt, float eps, float *y),
+         (ctx, s, d, x, wt, eps, y))

@@ -5,13 +5,10 @@
  * per call when several column tiles reuse it, else per item) and run the MR x NR register
  * micro-kernel over them. An item never changes hands and K is always walked
  * in the same KC blocks and order, so every C element has one fixed summation order: results
- * are bit-identical for any thread count.
+ * are bit-identical for any thread count. Scratch (the packed A, each thread's B panel and A
+ * block) comes from the context's GEMM_* slots: nothing is allocated in a steady state.
  * Dimension letters: M rows of C (Co or S), N columns (positions or outputs), K inner. */
 #include <stdlib.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "kernels/cpu/cpu_internal.h"
 
@@ -151,9 +148,9 @@ static void pack_a(const float *a, size_t ars, size_t acs, int m0, int mc, int k
     }
 }
 
-void it_gemm_pack_rowmajor(const void *ctx, int k0, int kc, int n0, int nc, float *dst)
+void it_gemm_pack_rowmajor(const void *pctx, int k0, int kc, int n0, int nc, float *dst)
 {
-    const struct it_gemm_rowmajor *bm = ctx;
+    const struct it_gemm_rowmajor *bm = pctx;
     for (int j0 = 0; j0 < nc; j0 += NR) {
         int nr = nc - j0 < NR ? nc - j0 : NR;
         float *d = dst + (size_t)(j0 / NR) * kc * NR;
@@ -165,9 +162,9 @@ void it_gemm_pack_rowmajor(const void *ctx, int k0, int kc, int n0, int nc, floa
     }
 }
 
-void it_gemm_pack_transposed(const void *ctx, int k0, int kc, int n0, int nc, float *dst)
+void it_gemm_pack_transposed(const void *pctx, int k0, int kc, int n0, int nc, float *dst)
 {
-    const struct it_gemm_rowmajor *wm = ctx; /* W [N][ldb]; B[k][n] = W[n][k] */
+    const struct it_gemm_rowmajor *wm = pctx; /* W [N][ldb]; B[k][n] = W[n][k] */
     for (int j0 = 0; j0 < nc; j0 += NR) {
         int nr = nc - j0 < NR ? nc - j0 : NR;
         float *d = dst + (size_t)(j0 / NR) * kc * NR;
@@ -184,8 +181,9 @@ void it_gemm_pack_transposed(const void *ctx, int k0, int kc, int n0, int nc, fl
     }
 }
 
-int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_pack_b_fn pack_b,
-                const void *ctx, const float *bias_m, const float *bias_n, float *c, size_t ldc)
+int it_cpu_gemm(it_ctx *ctx, int m, int n, int k, const float *a, size_t ars, size_t acs,
+                it_pack_b_fn pack_b, const void *pctx, const float *bias_m, const float *bias_n,
+                float *c, size_t ldc)
 {
     if (m <= 0 || n <= 0 || k <= 0)
         return it_error_set(IT_E_SHAPE, "gemm: bad sizes %dx%dx%d", m, n, k);
@@ -195,10 +193,7 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
      * packing is the im2col gather, the expensive part. Within a group, rows go in MC-row
      * sub-tiles whose packed A block stays in L2. The partition may depend on the thread
      * count; the result does not: every element is summed over the same K blocks in order. */
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
+    const int threads = it_cpu_max_threads();
     const long nt = (n + NC - 1) / NC, panels = (m + MR - 1) / MR;
     long groups = (4L * threads + nt - 1) / nt;
     if (groups > panels)
@@ -213,8 +208,14 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
     const long kblocks = (k + KC - 1) / KC;
     const size_t kcs = k < KC ? (size_t)k : KC; /* panel stride: a small K packs tightly */
     const size_t apack_floats = (size_t)panels * kblocks * kcs * MR;
-    float *apack = nt > 1 && apack_floats <= APACK_MAX ? it_cpu_alloc(sizeof(float) * apack_floats) : NULL;
-    int failed = 0;
+    float *apack = NULL;
+    if (nt > 1 && apack_floats <= APACK_MAX && !(apack = it_host_scratch(ctx, IT_SCR_GEMM_A, sizeof(float) * apack_floats)))
+        return IT_E_NOMEM;
+    /* each thread's B panel [KC][NC] and, without apack, its A block [MC][KC] */
+    const size_t bp_bytes = it_cpu_piece(sizeof(float) * KC * NC), ap_bytes = apack ? 0 : it_cpu_piece(sizeof(float) * MC * KC);
+    char *tscr = it_host_scratch(ctx, IT_SCR_GEMM_THREADS, (bp_bytes + ap_bytes) * threads);
+    if (!tscr)
+        return IT_E_NOMEM;
 #pragma omp parallel
     {
         if (apack) { /* panel (kb, ip) at (kb*panels + ip)*kcs*MR, each written by one thread */
@@ -226,22 +227,15 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
             }
         }
         /* fixed-size scratch per thread, whatever the problem size */
-        float *ap = apack ? NULL : it_cpu_alloc(sizeof(float) * MC * KC);
-        float *bp = it_cpu_alloc(sizeof(float) * KC * NC);
-        int ok = (apack || ap) && bp;
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
+        char *mine = tscr + (bp_bytes + ap_bytes) * it_cpu_thread_num();
+        float *bp = (float *)mine, *ap = apack ? NULL : (float *)(mine + bp_bytes);
 #pragma omp for schedule(dynamic, 1)
         for (long item = 0; item < groups * nt; item++) {
-            if (!ok)
-                continue;
             int g0 = (int)(item % groups) * rows, j0 = (int)(item / groups) * NC;
             int g1 = m - g0 < rows ? m : g0 + rows, nc = n - j0 < NC ? n - j0 : NC;
             for (int k0 = 0; k0 < k; k0 += KC) {
                 int kc = k - k0 < KC ? k - k0 : KC;
-                pack_b(ctx, k0, kc, j0, nc, bp);
+                pack_b(pctx, k0, kc, j0, nc, bp);
                 for (int i0 = g0; i0 < g1; i0 += MC) {
                     int mc = g1 - i0 < MC ? g1 - i0 : MC;
                     const float *ablk; /* MR panels of rows i0.., [kc][MR] each, kc*MR apart */
@@ -263,11 +257,6 @@ int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_
                 }
             }
         }
-        free(ap);
-        free(bp);
     }
-    free(apack);
-    if (failed)
-        return it_error_set(IT_E_NOMEM, "gemm: out of memory for packing scratch");
     return 0;
 }

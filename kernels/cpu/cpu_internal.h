@@ -1,7 +1,13 @@
 /* cpu_internal.h: what the cpu backend's files share: the SIMD vector type (GCC/Clang vector
  * extensions, so the same source becomes SSE, AVX2 or AVX-512 code depending on -march; no
- * intrinsics, no -march=native by default), a vectorised exp, and the blocked SGEMM driver
- * that conv3d and linear are built on. Not a public interface. */
+ * intrinsics, no -march=native by default), a vectorised exp, per-thread scratch from the
+ * context, the blocked SGEMM driver that conv3d and linear are built on, and the fp32 and
+ * bf16 entry points the table (cpu_backend.c) dispatches to. Not a public interface.
+ *
+ * Scratch: no op allocates; buffers come from the context's slots (kernels_internal.h),
+ * grown on first use and kept, so a steady state of same-shape windows page-faults nothing.
+ * Per-thread scratch is one slot cut into it_cpu_max_threads() 64-byte aligned pieces,
+ * piece it_cpu_thread_num() for the thread inside a parallel region. */
 #ifndef IT_CPU_INTERNAL_H
 #define IT_CPU_INTERNAL_H
 
@@ -10,6 +16,33 @@
 #include <string.h>
 
 #include "kernels/kernels_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Threads a parallel region started now may have, and this thread's number in it. */
+static inline int it_cpu_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static inline int it_cpu_thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+/* Bytes of one thread's piece of per-thread scratch (a multiple of 64). */
+static inline size_t it_cpu_piece(size_t bytes)
+{
+    return (bytes + 63) / 64 * 64;
+}
 
 /* SIMD variants. On x86-64 with GCC, the files whose speed hangs on the vector width
  * (cpu_attn.c, cpu_norm.c) are compiled again by cpu_x86_avx2.c and cpu_x86_avx512.c under
@@ -94,48 +127,88 @@ static inline it_vf vf_exp(it_vf x)
  * A element (i, l) is at a[i*ars + l*acs] (row-major: ars = lda, acs = 1). B is never read directly: pack_b writes the slice
  * rows [k0, k0+kc) x columns [n0, n0+nc) as ceil(nc/IT_GEMM_NR) panels of [kc][IT_GEMM_NR]
  * floats, zero-padded past nc; that is where conv3d does its im2col. Each C element is
- * produced by one thread with a fixed summation order, whatever the thread count. */
+ * produced by one thread with a fixed summation order, whatever the thread count. Scratch:
+ * the GEMM_* slots of ctx. */
 #define IT_GEMM_MR 6
 #define IT_GEMM_NR 32 /* two AVX-512 vectors; narrower units make several passes */
-typedef void (*it_pack_b_fn)(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
+typedef void (*it_pack_b_fn)(const void *pctx, int k0, int kc, int n0, int nc, float *dst);
 /* a [M][K] (strided), bias_m [M] or NULL, bias_n [N] or NULL -> c [M][ldc] */
-int it_cpu_gemm(int m, int n, int k, const float *a, size_t ars, size_t acs, it_pack_b_fn pack_b,
-                const void *ctx, const float *bias_m, const float *bias_n, float *c, size_t ldc);
-/* pack_b for a row-major B [K][ldb]: ctx points at a struct it_gemm_rowmajor */
+int it_cpu_gemm(it_ctx *ctx, int m, int n, int k, const float *a, size_t ars, size_t acs,
+                it_pack_b_fn pack_b, const void *pctx, const float *bias_m, const float *bias_n,
+                float *c, size_t ldc);
+/* pack_b for a row-major B [K][ldb]: pctx points at a struct it_gemm_rowmajor */
 struct it_gemm_rowmajor {
     const float *b;
     size_t ldb;
 };
-void it_gemm_pack_rowmajor(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
+void it_gemm_pack_rowmajor(const void *pctx, int k0, int kc, int n0, int nc, float *dst);
 /* pack_b for B = Wt where W is row-major [N][ldw] (PyTorch Linear weights) */
-void it_gemm_pack_transposed(const void *ctx, int k0, int kc, int n0, int nc, float *dst);
+void it_gemm_pack_transposed(const void *pctx, int k0, int kc, int n0, int nc, float *dst);
 
-/* cpu entry points (shapes: the table in it_kernels.h) */
-int it_cpu_conv3d(const it_conv3d_params *p, const float *x, const float *wt, const float *bias,
-                  float *y);
-int it_cpu_linear(int s, int k, int n, const float *x, const float *wt, const float *bias,
-                  float *y);
-int it_cpu_swiglu(int s, int d, int f, const float *x, const float *w1, const float *w3,
-                  const float *w2, float *y);
-int it_cpu_groupnorm(int c, int t, int hw, const float *x, const float *gamma, const float *beta,
-                     float eps, int silu, float *y);
-int it_cpu_silu(size_t n, const float *x, float *y);
-int it_cpu_add(size_t n, const float *a, const float *b, float *y);
-int it_cpu_scale(size_t n, const float *x, float s, float *y);
-int it_cpu_rmsnorm(int s, int d, const float *x, const float *wt, float eps, float *y);
-int it_cpu_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad, const float *x,
-                   float *y);
-int it_cpu_upsample_hw(int c, int t, int h, int w, const float *x, float *y);
-int it_cpu_upsample_t(int c, int t, int hw, const float *x, float *y);
-int it_cpu_haar_fwd(int t, int h, int w, const float *x, float *y);
-int it_cpu_haar_inv(int t, int h, int w, const float *x, float *y);
-int it_cpu_attn_spatial(int c, int t, int hw, const float *q, const float *k, const float *v,
-                        float *y);
-int it_cpu_attn_temporal(int c, int t, int hw, const float *q, const float *k, const float *v,
-                         float *y);
-int it_cpu_mha(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
-               float *y);
-int it_cpu_rope2d(int s, int nh, int hd, const float *x, const float *cs, const float *sn,
-                  float *y);
+/* cpu fp32 entry points (shapes: the table in it_kernels.h, tensors float). The SIMD-variant
+ * ones are dispatched in cpu_dispatch.c. */
+int it_cpu_conv3d(it_ctx *, const it_conv3d_params *p, const float *x, const float *wt,
+                  const float *bias, float *y);
+int it_cpu_linear(it_ctx *, int rows, int k, int m, const float *x, const float *wt,
+                  const float *bias, float *y);
+int it_cpu_swiglu(it_ctx *, int rows, int d, int f, const float *x, const float *w1,
+                  const float *w3, const float *w2, float *y);
+int it_cpu_groupnorm(it_ctx *, int n, int c, int t, int hw, const float *x, const float *gamma,
+                     const float *beta, float eps, int silu, float *y);
+int it_cpu_silu(it_ctx *, size_t len, const float *x, float *y);
+int it_cpu_add(it_ctx *, size_t len, const float *a, const float *b, float *y);
+int it_cpu_scale(it_ctx *, size_t len, const float *x, float s, float *y);
+int it_cpu_rmsnorm(it_ctx *, int rows, int d, const float *x, const float *wt, float eps, float *y);
+int it_cpu_avgpool(it_ctx *, int nc, int t, int h, int w, int kt, int kh, int kw, int tpad,
+                   const float *x, float *y);
+int it_cpu_upsample_hw(it_ctx *, int nc, int t, int h, int w, const float *x, float *y);
+int it_cpu_upsample_t(it_ctx *, int nc, int t, int hw, const float *x, float *y);
+int it_cpu_haar_fwd(it_ctx *, int n, int t, int h, int w, float scale, const float *x, float *y);
+int it_cpu_haar_inv(it_ctx *, int n, int t, int h, int w, float scale, const float *x, float *y);
+int it_cpu_attn_spatial(it_ctx *, int n, int c, int t, int hw, const float *q, const float *k,
+                        const float *v, float *y);
+int it_cpu_attn_temporal(it_ctx *, int n, int c, int t, int hw, const float *q, const float *k,
+                         const float *v, float *y);
+int it_cpu_mha(it_ctx *, int n, int s, int nh, int hd, int hw, const float *q, const float *k,
+               const float *v, float *y);
+int it_cpu_rope2d(it_ctx *, int rows, int nh, int hd, int hw, int w, int ld, const float *x,
+                  const float *cs, const float *sn, float *y);
+
+/* ---- bf16 ----
+ * The table's bf16 entries (cpu_backend.c) call it_cpu_bf16_<op>, with the table's own
+ * signature (tensors it_bf16). cpu_bf16_wrap.c defines each of them as the fp32 cpu op through
+ * the bf16 wrappers (exact oracle rounding points); a native bf16 kernel (AVX512-BF16 etc.)
+ * replaces an op by taking its it_cpu_bf16_<op> definition out of cpu_bf16_wrap.c into its own
+ * file. Native kernels must round where ref bf16 rounds (it_kernels.h, "Precision"), may
+ * keep prepared weights through the table's prepare_weight hook (it_cpu_bf16_prepare_weight;
+ * state in it_host_priv.state) and have the EXT* scratch slots to themselves. */
+int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols);
+int it_cpu_bf16_conv3d(it_ctx *, const it_conv3d_params *p, const void *x, const void *wt,
+                       const void *bias, void *y);
+int it_cpu_bf16_linear(it_ctx *, int rows, int k, int m, const void *x, const void *wt,
+                       const void *bias, void *y);
+int it_cpu_bf16_swiglu(it_ctx *, int rows, int d, int f, const void *x, const void *w1,
+                       const void *w3, const void *w2, void *y);
+int it_cpu_bf16_attn_spatial(it_ctx *, int n, int c, int t, int hw, const void *q, const void *k,
+                             const void *v, void *y);
+int it_cpu_bf16_attn_temporal(it_ctx *, int n, int c, int t, int hw, const void *q, const void *k,
+                              const void *v, void *y);
+int it_cpu_bf16_mha(it_ctx *, int n, int s, int nh, int hd, int hw, const void *q, const void *k,
+                    const void *v, void *y);
+int it_cpu_bf16_groupnorm(it_ctx *, int n, int c, int t, int hw, const void *x, const void *gamma,
+                          const void *beta, float eps, int silu, void *y);
+int it_cpu_bf16_silu(it_ctx *, size_t len, const void *x, void *y);
+int it_cpu_bf16_add(it_ctx *, size_t len, const void *a, const void *b, void *y);
+int it_cpu_bf16_scale(it_ctx *, size_t len, const void *x, float s, void *y);
+int it_cpu_bf16_rmsnorm(it_ctx *, int rows, int d, const void *x, const void *wt, float eps,
+                        void *y);
+int it_cpu_bf16_avgpool(it_ctx *, int nc, int t, int h, int w, int kt, int kh, int kw, int tpad,
+                        const void *x, void *y);
+int it_cpu_bf16_upsample_hw(it_ctx *, int nc, int t, int h, int w, const void *x, void *y);
+int it_cpu_bf16_upsample_t(it_ctx *, int nc, int t, int hw, const void *x, void *y);
+int it_cpu_bf16_haar_fwd(it_ctx *, int n, int t, int h, int w, const void *x, void *y);
+int it_cpu_bf16_haar_inv(it_ctx *, int n, int t, int h, int w, const void *x, void *y);
+int it_cpu_bf16_rope2d(it_ctx *, int rows, int nh, int hd, int hw, int w, int ld, const void *x,
+                       const void *cs, const void *sn, void *y);
 
 #endif

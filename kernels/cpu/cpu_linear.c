@@ -1,36 +1,39 @@
 /* cpu_linear.c: Linear and the SwiGLU MLP on the packed SGEMM. The weight is used in its
  * PyTorch layout [N][K]; the GEMM's B-packing reads it transposed. SwiGLU runs over row
- * chunks so its hidden activations stay a bounded scratch. Dimension letters: see
- * it_kernels.h. */
+ * chunks so its hidden activations stay a bounded scratch (the context's OP0/OP1 slots).
+ * Dimension letters: see it_kernels.h. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu_internal.h"
 
-/* x [S][K], wt [N][K], bias [N] or NULL -> y [S][N] */
-int it_cpu_linear(int s, int k, int n, const float *x, const float *wt, const float *bias,
-                  float *y)
+/* x [rows][K], wt [M][K], bias [M] or NULL -> y [rows][M] */
+int it_cpu_linear(it_ctx *ctx, int s, int k, int n, const float *x, const float *wt,
+                  const float *bias, float *y)
 {
     IT_KCHECK(s > 0 && k > 0 && n > 0, "linear");
     struct it_gemm_rowmajor w = {wt, (size_t)k};
-    return it_cpu_gemm(s, n, k, x, (size_t)k, 1, it_gemm_pack_transposed, &w, NULL, bias, y, (size_t)n);
+    return it_cpu_gemm(ctx, s, n, k, x, (size_t)k, 1, it_gemm_pack_transposed, &w, NULL, bias, y,
+                       (size_t)n);
 }
 
 #define SWIGLU_ROWS 1024
 
-/* x [S][D], w1, w3 [F][D], w2 [D][F] -> y [S][D] */
-int it_cpu_swiglu(int s, int d, int f, const float *x, const float *w1, const float *w3,
-                  const float *w2, float *y)
+/* x [rows][D], w1, w3 [F][D], w2 [D][F] -> y [rows][D] */
+int it_cpu_swiglu(it_ctx *ctx, int s, int d, int f, const float *x, const float *w1,
+                  const float *w3, const float *w2, float *y)
 {
     IT_KCHECK(s > 0 && d > 0 && f > 0, "swiglu");
     int rc = 0, rows = s < SWIGLU_ROWS ? s : SWIGLU_ROWS;
-    float *a = malloc(sizeof *a * (size_t)rows * f), *b = malloc(sizeof *b * (size_t)rows * f);
-    IT_CHECK_ALLOC(a && b, "swiglu scratch");
+    float *a = it_host_scratch(ctx, IT_SCR_OP0, sizeof *a * (size_t)rows * f);
+    float *b = it_host_scratch(ctx, IT_SCR_OP1, sizeof *b * (size_t)rows * f);
+    if (!a || !b)
+        return IT_E_NOMEM;
     for (int r0 = 0; r0 < s; r0 += rows) {
         int nr = s - r0 < rows ? s - r0 : rows;
         const float *xr = x + (size_t)r0 * d;
-        IT_TRY(it_cpu_linear(nr, d, f, xr, w1, NULL, a)); /* a [nr][F] */
-        IT_TRY(it_cpu_linear(nr, d, f, xr, w3, NULL, b)); /* b [nr][F] */
+        IT_TRY(it_cpu_linear(ctx, nr, d, f, xr, w1, NULL, a)); /* a [nr][F] */
+        IT_TRY(it_cpu_linear(ctx, nr, d, f, xr, w3, NULL, b)); /* b [nr][F] */
         size_t cnt = (size_t)nr * f;
 #pragma omp parallel for schedule(static)
         for (size_t i0 = 0; i0 < cnt; i0 += IT_VL) {
@@ -42,10 +45,8 @@ int it_cpu_swiglu(int s, int d, int f, const float *x, const float *w1, const fl
                     a[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
             }
         }
-        IT_TRY(it_cpu_linear(nr, f, d, a, w2, NULL, y + (size_t)r0 * d));
+        IT_TRY(it_cpu_linear(ctx, nr, f, d, a, w2, NULL, y + (size_t)r0 * d));
     }
 done:
-    free(a);
-    free(b);
     return rc;
 }

@@ -34,19 +34,13 @@ static double row_sum(const float *row, size_t n, float mean, int sq)
     return total;
 }
 
-/* x, y [C][T][HW]; gamma, beta [C] */
-int IT_CPU_V(it_cpu_groupnorm)(int c, int t, int hw, const float *x, const float *gamma, const float *beta,
-                     float eps, int silu, float *y)
+/* One sample: x, y [C][T][HW]; part [C*T], mean, rstd [T] scratch. */
+static void groupnorm_one(int c, int t, int hw, const float *x, const float *gamma,
+                          const float *beta, float eps, int silu, float *y, double *part,
+                          float *mean, float *rstd)
 {
-    IT_KCHECK(c > 0 && t > 0 && hw > 0, "groupnorm");
     const long rows = (long)c * t; /* row r = ch*T + ft is contiguous [HW] */
     const size_t HW = hw;
-    double *part = malloc(sizeof *part * rows);
-    float *mean = malloc(sizeof *mean * t), *rstd = malloc(sizeof *rstd * t);
-    if (!part || !mean || !rstd) {
-        free(part), free(mean), free(rstd);
-        return it_error_set(IT_E_NOMEM, "groupnorm: out of memory");
-    }
     const double n = (double)c * hw;
     /* two passes (mean, then squared deviations), as the oracle does: no cancellation */
     for (int pass = 0; pass < 2; pass++) {
@@ -81,14 +75,27 @@ int IT_CPU_V(it_cpu_groupnorm)(int c, int t, int hw, const float *x, const float
             yr[i] = silu ? v / (1.0f + expf(-v)) : v;
         }
     }
-    free(part), free(mean), free(rstd);
+}
+
+/* x, y [N][C][T][HW]; gamma, beta [C]: one sample at a time */
+int IT_CPU_V(it_cpu_groupnorm)(it_ctx *ctx, int ns, int c, int t, int hw, const float *x,
+                               const float *gamma, const float *beta, float eps, int silu, float *y)
+{
+    IT_KCHECK(ns > 0 && c > 0 && t > 0 && hw > 0, "groupnorm");
+    const size_t len = (size_t)c * t * hw;
+    double *part = it_host_scratch(ctx, IT_SCR_OP0, sizeof *part * c * t);
+    float *mean = it_host_scratch(ctx, IT_SCR_OP1, sizeof *mean * 2 * t);
+    if (!part || !mean)
+        return IT_E_NOMEM;
+    for (int smp = 0; smp < ns; smp++)
+        groupnorm_one(c, t, hw, x + smp * len, gamma, beta, eps, silu, y + smp * len, part, mean, mean + t);
     return 0;
 }
 
 #define ELEMWISE_BLOCK 4096 /* elements per parallel work item; a multiple of IT_VL */
 
-/* x, y [n] */
-int IT_CPU_V(it_cpu_silu)(size_t n, const float *x, float *y)
+/* x, y [len] */
+int IT_CPU_V(it_cpu_silu)(it_ctx *ctx, size_t n, const float *x, float *y)
 {
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += ELEMWISE_BLOCK) {
@@ -103,8 +110,8 @@ int IT_CPU_V(it_cpu_silu)(size_t n, const float *x, float *y)
     return 0;
 }
 
-/* a, b, y [n] */
-int IT_CPU_V(it_cpu_add)(size_t n, const float *a, const float *b, float *y)
+/* a, b, y [len] */
+int IT_CPU_V(it_cpu_add)(it_ctx *ctx, size_t n, const float *a, const float *b, float *y)
 {
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += ELEMWISE_BLOCK) {
@@ -115,8 +122,8 @@ int IT_CPU_V(it_cpu_add)(size_t n, const float *a, const float *b, float *y)
     return 0;
 }
 
-/* x, y [n] */
-int IT_CPU_V(it_cpu_scale)(size_t n, const float *x, float s, float *y)
+/* x, y [len] */
+int IT_CPU_V(it_cpu_scale)(it_ctx *ctx, size_t n, const float *x, float s, float *y)
 {
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += ELEMWISE_BLOCK) {
@@ -127,8 +134,9 @@ int IT_CPU_V(it_cpu_scale)(size_t n, const float *x, float s, float *y)
     return 0;
 }
 
-/* x, y [S][D], wt [D] */
-int IT_CPU_V(it_cpu_rmsnorm)(int s, int d, const float *x, const float *wt, float eps, float *y)
+/* x, y [rows][D], wt [D] */
+int IT_CPU_V(it_cpu_rmsnorm)(it_ctx *ctx, int s, int d, const float *x, const float *wt, float eps,
+                             float *y)
 {
     IT_KCHECK(s > 0 && d > 0, "rmsnorm");
 #pragma omp parallel for schedule(static)

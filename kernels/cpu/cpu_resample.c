@@ -4,9 +4,9 @@
  * it_kernels.h. */
 #include "kernels/cpu/cpu_internal.h"
 
-/* x [C][T][H][W] -> y [C][(T+tpad)/kt][H/kh][W/kw] */
-int it_cpu_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad, const float *x,
-                   float *y)
+/* x [NC][T][H][W] -> y [NC][(T+tpad)/kt][H/kh][W/kw] */
+int it_cpu_avgpool(it_ctx *ctx, int c, int t, int h, int w, int kt, int kh, int kw, int tpad,
+                   const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0 && kt > 0 && kh > 0 && kw > 0 && tpad >= 0 &&
                   t + tpad >= kt && h >= kh && w >= kw,
@@ -34,8 +34,8 @@ int it_cpu_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad,
     return 0;
 }
 
-/* x [C][T][H][W] -> y [C][T][2H][2W] */
-int it_cpu_upsample_hw(int c, int t, int h, int w, const float *x, float *y)
+/* x [NC][T][H][W] -> y [NC][T][2H][2W] */
+int it_cpu_upsample_hw(it_ctx *ctx, int c, int t, int h, int w, const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0, "upsample_hw");
 #pragma omp parallel for schedule(static)
@@ -49,8 +49,8 @@ int it_cpu_upsample_hw(int c, int t, int h, int w, const float *x, float *y)
     return 0;
 }
 
-/* x [C][T][HW] -> y [C][2T-1][HW] */
-int it_cpu_upsample_t(int c, int t, int hw, const float *x, float *y)
+/* x [NC][T][HW] -> y [NC][2T-1][HW] */
+int it_cpu_upsample_t(it_ctx *ctx, int c, int t, int hw, const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "upsample_t");
     const int to = 2 * t - 1;
@@ -62,15 +62,19 @@ int it_cpu_upsample_t(int c, int t, int hw, const float *x, float *y)
     return 0;
 }
 
-/* x [3][T][H][W] -> y [24][(T+1)/2][H/2][W/2]: the butterfly of ref_haar.c, all 8 bands of one
- * cube at once (sums of the 8 corners with the oracle's signs and order). */
-int it_cpu_haar_fwd(int t, int h, int w, const float *x, float *y)
+/* x [N][3][T][H][W] -> y [N][24][(T+1)/2][H/2][W/2]: the butterfly of ref_haar.c, all 8 bands
+ * of one cube at once (sums of the 8 corners with the oracle's signs and order). */
+int it_cpu_haar_fwd(it_ctx *ctx, int n, int t, int h, int w, float scale, const float *x0,
+                    float *y0)
 {
-    IT_KCHECK(t > 0 && t % 2 == 1 && h > 0 && h % 2 == 0 && w > 0 && w % 2 == 0, "haar_fwd");
+    IT_KCHECK(n > 0 && t > 0 && t % 2 == 1 && h > 0 && h % 2 == 0 && w > 0 && w % 2 == 0, "haar_fwd");
     const int to = (t + 1) / 2, ho = h / 2, wo = w / 2;
     const size_t band_stride = (size_t)3 * to * ho * wo;
 #pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < 3L * to; pl++) {
+    for (long spl = 0; spl < 3L * to * n; spl++) {
+        long smp = spl / (3L * to), pl = spl % (3L * to);
+        const float *x = x0 + smp * 3 * (size_t)t * h * w;
+        float *y = y0 + smp * 8 * band_stride;
         int rgb = (int)(pl / to), ot = (int)(pl % to);
         int f0 = 2 * ot - 1 < 0 ? 0 : 2 * ot - 1, f1 = 2 * ot;
         const float *x0 = x + ((size_t)rgb * t + f0) * h * w, *x1 = x + ((size_t)rgb * t + f1) * h * w;
@@ -85,21 +89,25 @@ int it_cpu_haar_fwd(int t, int h, int w, const float *x, float *y)
                     float acc = 0;
                     for (int corner = 0; corner < 8; corner++)
                         acc += (__builtin_popcount(band & corner) & 1) ? -v[corner] : v[corner];
-                    out[band * band_stride] = acc * 0.125f;
+                    out[band * band_stride] = acc * scale;
                 }
             }
     }
     return 0;
 }
 
-/* x [24][t][h][w] -> y [3][2t-1][2h][2w] */
-int it_cpu_haar_inv(int t, int h, int w, const float *x, float *y)
+/* x [N][24][t][h][w] -> y [N][3][2t-1][2h][2w] */
+int it_cpu_haar_inv(it_ctx *ctx, int n, int t, int h, int w, float scale, const float *x0,
+                    float *y0)
 {
-    IT_KCHECK(t > 0 && h > 0 && w > 0, "haar_inv");
+    IT_KCHECK(n > 0 && t > 0 && h > 0 && w > 0, "haar_inv");
     const int to = 2 * t - 1, ho = 2 * h, wo = 2 * w;
     const size_t band_stride = (size_t)3 * t * h * w;
 #pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < 3L * to; pl++) {
+    for (long spl = 0; spl < 3L * to * n; spl++) {
+        long smp = spl / (3L * to), pl = spl % (3L * to);
+        const float *x = x0 + smp * 8 * band_stride;
+        float *y = y0 + smp * 3 * (size_t)to * ho * wo;
         int rgb = (int)(pl / to), ot = (int)(pl % to), ft = ot + 1, it = ft / 2, dt = ft % 2;
         const float *src = x + ((size_t)rgb * t + it) * h * w;
         float *dst = y + (size_t)pl * ho * wo;
@@ -112,7 +120,7 @@ int it_cpu_haar_inv(int t, int h, int w, const float *x, float *y)
                     float c = src[band * band_stride + at];
                     acc += (__builtin_popcount(band & corner) & 1) ? -c : c;
                 }
-                dst[(size_t)oy * wo + ox] = acc;
+                dst[(size_t)oy * wo + ox] = acc * scale;
             }
     }
     return 0;

@@ -4,7 +4,6 @@
  * max-subtracted softmax; the mask is a bound on the key loop, never a matrix.
  * Dimension letters: see it_kernels.h. */
 #include <math.h>
-#include <stdlib.h>
 
 #include "kernels/kernels_internal.h"
 
@@ -35,78 +34,81 @@ static void attn_row(int nk, int dim, double scale, const float *q, size_t qs, c
     }
 }
 
-/* q, k, v, y [C][T][HW] */
-int it_ref_attn_spatial(int c, int t, int hw, const float *q, const float *k, const float *v,
-                        float *y)
+/* q, k, v, y [N][C][T][HW] */
+int it_ref_attn_spatial(it_ctx *ctx, int n, int c, int t, int hw, const float *q, const float *k,
+                        const float *v, float *y)
 {
-    IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_spatial");
-    double *p = malloc(sizeof *p * hw);
+    IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_spatial");
+    double *p = it_host_scratch(ctx, IT_SCR_OP0, sizeof *p * hw);
     if (!p)
-        return it_error_set(IT_E_NOMEM, "attn_spatial: out of memory");
-    size_t cs = (size_t)t * hw; /* channel stride */
-    for (int ft = 0; ft < t; ft++)
-        for (int i = 0; i < hw; i++) {
-            size_t at = (size_t)ft * hw + i, base = (size_t)ft * hw;
-            attn_row(hw, c, 1.0 / sqrt(c), q + at, cs, k + base, 1, cs, v + base, 1, cs, y + at, cs, p);
-        }
-    free(p);
+        return IT_E_NOMEM;
+    size_t cs = (size_t)t * hw, ns = (size_t)c * cs; /* channel stride, sample stride */
+    for (int smp = 0; smp < n; smp++, q += ns, k += ns, v += ns, y += ns)
+        for (int ft = 0; ft < t; ft++)
+            for (int i = 0; i < hw; i++) {
+                size_t at = (size_t)ft * hw + i, base = (size_t)ft * hw;
+                attn_row(hw, c, 1.0 / sqrt(c), q + at, cs, k + base, 1, cs, v + base, 1, cs, y + at, cs, p);
+            }
     return 0;
 }
 
-/* q, k, v, y [C][T][HW] */
-int it_ref_attn_temporal(int c, int t, int hw, const float *q, const float *k, const float *v,
-                         float *y)
+/* q, k, v, y [N][C][T][HW] */
+int it_ref_attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const float *q, const float *k,
+                         const float *v, float *y)
 {
-    IT_KCHECK(c > 0 && t > 0 && hw > 0, "attn_temporal");
-    double *p = malloc(sizeof *p * t);
+    IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_temporal");
+    double *p = it_host_scratch(ctx, IT_SCR_OP0, sizeof *p * t);
     if (!p)
-        return it_error_set(IT_E_NOMEM, "attn_temporal: out of memory");
-    size_t cs = (size_t)t * hw;
-    for (int pos = 0; pos < hw; pos++)
-        for (int i = 0; i < t; i++) { /* causal: keys 0..i */
-            size_t at = (size_t)i * hw + pos;
-            attn_row(i + 1, c, 1.0 / sqrt(c), q + at, cs, k + pos, hw, cs, v + pos, hw, cs, y + at, cs, p);
-        }
-    free(p);
+        return IT_E_NOMEM;
+    size_t cs = (size_t)t * hw, ns = (size_t)c * cs;
+    for (int smp = 0; smp < n; smp++, q += ns, k += ns, v += ns, y += ns)
+        for (int pos = 0; pos < hw; pos++)
+            for (int i = 0; i < t; i++) { /* causal: keys 0..i */
+                size_t at = (size_t)i * hw + pos;
+                attn_row(i + 1, c, 1.0 / sqrt(c), q + at, cs, k + pos, hw, cs, v + pos, hw, cs, y + at, cs, p);
+            }
     return 0;
 }
 
-/* q, k, v, y [S][NH*HD] */
-int it_ref_mha(int s, int nh, int hd, int hw, const float *q, const float *k, const float *v,
-               float *y)
+/* q, k, v, y [N][S][NH*HD] */
+int it_ref_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const float *q, const float *k,
+               const float *v, float *y)
 {
-    IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hw > 0, "mha");
-    double *p = malloc(sizeof *p * s);
+    IT_KCHECK(n > 0 && s > 0 && nh > 0 && hd > 0 && hw > 0, "mha");
+    double *p = it_host_scratch(ctx, IT_SCR_OP0, sizeof *p * s);
     if (!p)
-        return it_error_set(IT_E_NOMEM, "mha: out of memory");
+        return IT_E_NOMEM;
+    size_t dm = (size_t)nh * hd, ns = (size_t)s * dm;
+    for (int smp = 0; smp < n; smp++, q += ns, k += ns, v += ns, y += ns)
+        for (int hh = 0; hh < nh; hh++)
+            for (int i = 0; i < s; i++) {
+                /* block-causal: j is visible iff frame(j) <= frame(i), i.e. j < (i/hw + 1)*hw */
+                long end = ((long)i / hw + 1) * hw;
+                int nk = end < s ? (int)end : s;
+                size_t off = (size_t)hh * hd;
+                attn_row(nk, hd, 1.0 / sqrt(hd), q + i * dm + off, 1, k + off, dm, 1, v + off, dm, 1,
+                         y + i * dm + off, 1, p);
+            }
+    return 0;
+}
+
+/* x, y [rows][NH*HD], cs, sn [*][HD/2] with row stride ld: token r reads row
+ * ((r % hw) / w) * ld + (r % hw) % w */
+int it_ref_rope2d(it_ctx *ctx, int rows, int nh, int hd, int hw, int w, int ld, const float *x,
+                  const float *cs, const float *sn, float *y)
+{
+    IT_KCHECK(rows > 0 && nh > 0 && hd > 0 && hd % 2 == 0 && hw > 0 && w > 0 && ld >= w, "rope2d");
     size_t dm = (size_t)nh * hd;
-    for (int hh = 0; hh < nh; hh++)
-        for (int i = 0; i < s; i++) {
-            /* block-causal: j is visible iff frame(j) <= frame(i), i.e. j < (i/hw + 1)*hw */
-            long end = ((long)i / hw + 1) * hw;
-            int nk = end < s ? (int)end : s;
-            size_t off = (size_t)hh * hd;
-            attn_row(nk, hd, 1.0 / sqrt(hd), q + i * dm + off, 1, k + off, dm, 1, v + off, dm, 1,
-                     y + i * dm + off, 1, p);
-        }
-    free(p);
-    return 0;
-}
-
-/* x, y [S][NH*HD], cs, sn [S][HD/2] */
-int it_ref_rope2d(int s, int nh, int hd, const float *x, const float *cs, const float *sn,
-                  float *y)
-{
-    IT_KCHECK(s > 0 && nh > 0 && hd > 0 && hd % 2 == 0, "rope2d");
-    size_t dm = (size_t)nh * hd;
-    for (size_t i = 0; i < (size_t)s; i++)
+    for (size_t i = 0; i < (size_t)rows; i++) {
+        size_t pos = i % (size_t)hw, row = pos / (size_t)w * (size_t)ld + pos % (size_t)w;
         for (int hh = 0; hh < nh; hh++)
             for (int pr = 0; pr < hd / 2; pr++) {
                 size_t at = i * dm + (size_t)hh * hd + 2 * pr;
                 float a = x[at], b = x[at + 1];
-                float c = cs[i * (hd / 2) + pr], sv = sn[i * (hd / 2) + pr];
+                float c = cs[row * (hd / 2) + pr], sv = sn[row * (hd / 2) + pr];
                 y[at] = a * c - b * sv;
                 y[at + 1] = a * sv + b * c;
             }
+    }
     return 0;
 }

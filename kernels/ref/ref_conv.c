@@ -4,15 +4,16 @@
  * Dimension letters: see it_kernels.h. */
 #include "kernels/kernels_internal.h"
 
-/* x [Ci][T][H][W], wt [Co][Ci][kt][kh][kw], bias [Co] or NULL -> y [Co][To][Ho][Wo] */
-int it_ref_conv3d(const it_conv3d_params *p, const float *x, const float *wt, const float *bias,
-                  float *y)
+/* x [N][Ci][T][H][W], wt [Co][Ci][kt][kh][kw], bias [Co] or NULL -> y [N][Co][To][Ho][Wo] */
+int it_ref_conv3d(it_ctx *ctx, const it_conv3d_params *p, const float *x, const float *wt,
+                  const float *bias, float *y)
 {
     int to, ho, wo;
     int rc = it_conv3d_out_shape(p, &to, &ho, &wo);
     if (rc < 0)
         return rc;
     const size_t T = p->t, H = p->h, W = p->w;
+    for (int s = 0; s < p->n; s++, x += (size_t)p->ci * T * H * W, y += (size_t)p->co * to * ho * wo)
     for (int co = 0; co < p->co; co++)
         for (int ot = 0; ot < to; ot++)
             for (int oy = 0; oy < ho; oy++)

@@ -1,19 +1,24 @@
 /* ref_elbo.c: the per-token ELBO map (spec 4.4) and the quantile mask (spec 4.6).
  * Both feed the token mask, which must be bit-identical wherever it is computed (it-encode,
- * it-pack), so the cpu table uses these functions too and their arithmetic is fixed: fp32,
- * sums in a fixed order, torch.quantile's rank/lerp formulas. Dimension letters: see
- * it_kernels.h; NT = t*h*w tokens. */
+ * it-pack), so the cpu table uses the map too and their arithmetic is fixed: fp32, sums in a
+ * fixed order, torch.quantile's rank/lerp formulas. In bf16 the map reads the bf16 values and
+ * does the same fp32 arithmetic (man/infotok-precision.7). The mask is a host function on the
+ * map, outside the backend table. Dimension letters: see it_kernels.h; NT = t*h*w tokens. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels_internal.h"
 
-/* x, recon [3][T][H][W] (T = 4t-3, H = 8h, W = 8w) -> loss [t][h][w] */
-int it_ref_elbo_map(int t, int h, int w, const float *x, const float *recon, float *loss)
+/* x, recon act [N][3][T][H][W] (T = 4t-3, H = 8h, W = 8w) -> loss [N][t][h][w] */
+int it_ref_elbo_map(it_ctx *ctx, int n, int t, int h, int w, const void *xv, const void *rv,
+                    float *loss)
 {
-    IT_KCHECK(t > 0 && h > 0 && w > 0, "elbo_map");
+    IT_KCHECK(n > 0 && t > 0 && h > 0 && w > 0, "elbo_map");
+    const int prec = ctx->precision;
     const size_t T = 4 * (size_t)t - 3, H = 8 * (size_t)h, W = 8 * (size_t)w, plane = H * W;
+    const size_t npx = 3 * T * plane, ntok = (size_t)t * h * w;
+    for (size_t s = 0; s < (size_t)n; s++)
     for (int lt = 0; lt < t; lt++) {
         /* latent frame 0 is pixel frame 0 alone; frame j >= 1 averages pixel frames 4j-3..4j */
         size_t f0 = lt == 0 ? 0 : 4 * (size_t)lt - 3, nf = lt == 0 ? 1 : 4;
@@ -27,14 +32,14 @@ int it_ref_elbo_map(int t, int h, int w, const float *x, const float *recon, flo
                         for (size_t f = f0; f < f0 + nf; f++) {
                             float csum = 0;
                             for (int c = 0; c < 3; c++) {
-                                size_t at = ((size_t)c * T + f) * plane + px;
-                                csum += fabsf(x[at] - recon[at]);
+                                size_t at = s * npx + ((size_t)c * T + f) * plane + px;
+                                csum += fabsf(it_act_get(prec, xv, at) - it_act_get(prec, rv, at));
                             }
                             tsum += csum / 3.0f;
                         }
                         block += tsum / (float)nf;
                     }
-                loss[((size_t)lt * h + by) * w + bx] = block / 64.0f;
+                loss[s * ntok + ((size_t)lt * h + by) * w + bx] = block / 64.0f;
             }
     }
     return 0;
@@ -49,8 +54,9 @@ static int cmp_float(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
-/* loss [NT] -> keep [NT], kept, bound */
-int it_ref_mask(size_t nt, const float *loss, float r, uint8_t *keep, size_t *kept, float *bound)
+/* loss [NT] -> keep [NT], kept, bound (a host function, not a backend op) */
+int it_quantile_mask(size_t nt, const float *loss, float r, uint8_t *keep, size_t *kept,
+                     float *bound)
 {
     IT_KCHECK(nt > 0, "mask");
     float q = 1.0f - r; /* r promoted to fp32, like float32(1 - r) */

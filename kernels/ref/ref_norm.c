@@ -10,12 +10,13 @@ static float silu1(float v)
     return v / (1.0f + expf(-v));
 }
 
-/* x, y [C][T][HW]; gamma, beta [C] */
-int it_ref_groupnorm(int c, int t, int hw, const float *x, const float *gamma, const float *beta,
-                     float eps, int silu, float *y)
+/* x, y [N][C][T][HW]; gamma, beta [C] */
+int it_ref_groupnorm(it_ctx *ctx, int n, int c, int t, int hw, const float *x, const float *gamma,
+                     const float *beta, float eps, int silu, float *y)
 {
-    IT_KCHECK(c > 0 && t > 0 && hw > 0, "groupnorm");
+    IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "groupnorm");
     const size_t T = t, HW = hw;
+    for (int smp = 0; smp < n; smp++, x += (size_t)c * T * HW, y += (size_t)c * T * HW)
     for (size_t ft = 0; ft < T; ft++) {
         double sum = 0, sq = 0, n = (double)c * hw;
         for (size_t ch = 0; ch < (size_t)c; ch++)
@@ -38,35 +39,35 @@ int it_ref_groupnorm(int c, int t, int hw, const float *x, const float *gamma, c
     return 0;
 }
 
-/* x, y [n] */
-int it_ref_silu(size_t n, const float *x, float *y)
+/* x, y [len] */
+int it_ref_silu(it_ctx *ctx, size_t len, const float *x, float *y)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < len; i++)
         y[i] = silu1(x[i]);
     return 0;
 }
 
-/* a, b, y [n] */
-int it_ref_add(size_t n, const float *a, const float *b, float *y)
+/* a, b, y [len] */
+int it_ref_add(it_ctx *ctx, size_t len, const float *a, const float *b, float *y)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < len; i++)
         y[i] = a[i] + b[i];
     return 0;
 }
 
-/* x, y [n] */
-int it_ref_scale(size_t n, const float *x, float s, float *y)
+/* x, y [len] */
+int it_ref_scale(it_ctx *ctx, size_t len, const float *x, float s, float *y)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < len; i++)
         y[i] = s * x[i];
     return 0;
 }
 
-/* x, y [S][D], wt [D] */
-int it_ref_rmsnorm(int s, int d, const float *x, const float *wt, float eps, float *y)
+/* x, y [rows][D], wt [D] */
+int it_ref_rmsnorm(it_ctx *ctx, int rows, int d, const float *x, const float *wt, float eps, float *y)
 {
-    IT_KCHECK(s > 0 && d > 0, "rmsnorm");
-    for (size_t i = 0; i < (size_t)s; i++) {
+    IT_KCHECK(rows > 0 && d > 0, "rmsnorm");
+    for (size_t i = 0; i < (size_t)rows; i++) {
         const float *row = x + i * d;
         double sq = 0;
         for (int j = 0; j < d; j++)

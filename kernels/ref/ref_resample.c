@@ -2,9 +2,9 @@
  * upsamplers of the hybrid up/down blocks, naive. Dimension letters: see it_kernels.h. */
 #include "kernels/kernels_internal.h"
 
-/* x [C][T][H][W] -> y [C][(T+tpad)/kt][H/kh][W/kw] */
-int it_ref_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad, const float *x,
-                   float *y)
+/* x [NC][T][H][W] -> y [NC][(T+tpad)/kt][H/kh][W/kw] */
+int it_ref_avgpool(it_ctx *ctx, int c, int t, int h, int w, int kt, int kh, int kw, int tpad,
+                   const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0 && kt > 0 && kh > 0 && kw > 0 && tpad >= 0 &&
                   t + tpad >= kt && h >= kh && w >= kw,
@@ -28,8 +28,8 @@ int it_ref_avgpool(int c, int t, int h, int w, int kt, int kh, int kw, int tpad,
     return 0;
 }
 
-/* x [C][T][H][W] -> y [C][T][2H][2W] */
-int it_ref_upsample_hw(int c, int t, int h, int w, const float *x, float *y)
+/* x [NC][T][H][W] -> y [NC][T][2H][2W] */
+int it_ref_upsample_hw(it_ctx *ctx, int c, int t, int h, int w, const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0, "upsample_hw");
     size_t planes = (size_t)c * t;
@@ -40,8 +40,8 @@ int it_ref_upsample_hw(int c, int t, int h, int w, const float *x, float *y)
     return 0;
 }
 
-/* x [C][T][HW] -> y [C][2T-1][HW] */
-int it_ref_upsample_t(int c, int t, int hw, const float *x, float *y)
+/* x [NC][T][HW] -> y [NC][2T-1][HW] */
+int it_ref_upsample_t(it_ctx *ctx, int c, int t, int hw, const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "upsample_t");
     int to = 2 * t - 1;

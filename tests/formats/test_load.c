@@ -69,11 +69,11 @@ static const char *write_model(int defect, const char *name)
             for (int c = 0; c < 6; c++) {
                 int half = cfg.levels[c] / 2;
                 for (int64_t k = 0; k < shape[0]; k++)
-                    v[k * 6 + c] = it_f32_to_bf16((float)((k / basis) % cfg.levels[c] - half) / (float)half);
+                    v[k * 6 + c] = it_bf16_from_f32((float)((k / basis) % cfg.levels[c] - half) / (float)half);
                 basis *= cfg.levels[c];
             }
             if (defect == BAD_CODEBOOK)
-                v[6 * 32036 + 1] = it_f32_to_bf16(0.5f);
+                v[6 * 32036 + 1] = it_bf16_from_f32(0.5f);
             bufs[i] = v;
             CHECK_OK(it_weights_writer_add(wr, s->name, IT_DTYPE_BF16, 2, shape, v));
             continue;

@@ -140,7 +140,7 @@ static void round_trip(void)
     if (t) {
         CHECK_OK(it_tensor_to_f32(t, out));
         for (int i = 0; i < 6; i++) /* round to nearest even; 1e-40 survives as a bf16 subnormal */
-            CHECK(out[i] == it_bf16_to_f32(it_f32_to_bf16(f32[i])));
+            CHECK(out[i] == it_bf16_to_f32(it_bf16_from_f32(f32[i])));
         CHECK(out[1] == 1.5f && out[2] == -2.25f);
     }
     t = it_weights_find(w, "i.f16_as_f32");
@@ -149,9 +149,9 @@ static void round_trip(void)
     CHECK(w == NULL);
 
     /* Rounding: ties to even, NaN stays NaN. */
-    CHECK(it_f32_to_bf16(1.00390625f) == 0x3f80); /* halfway between 1 and 1+2^-7: even is 1 */
-    CHECK(it_f32_to_bf16(1.01171875f) == 0x3f82); /* halfway, rounds up to even */
-    CHECK((it_f32_to_bf16(__builtin_nanf("")) & 0x7fc0) == 0x7fc0);
+    CHECK(it_bf16_from_f32(1.00390625f) == 0x3f80); /* halfway between 1 and 1+2^-7: even is 1 */
+    CHECK(it_bf16_from_f32(1.01171875f) == 0x3f82); /* halfway, rounds up to even */
+    CHECK((it_bf16_from_f32(__builtin_nanf("")) & 0x7fc0) == 0x7fc0);
 
     /* A file without infotok metadata opens but has no config. */
     CHECK_OK(it_weights_writer_new(&wr, p));

@@ -86,11 +86,11 @@ static uint8_t *decode_alone(it_model *m, const it_window_rec *r)
     uint8_t *rgb = malloc((size_t)r->t * r->h * r->w * 3);
     for (size_t i = 0; i < nt; i++)
         idx[i] = r->indices[i];
-    it_model_backend(m)->fsq_decode(nt, idx, codes);
-    for (size_t i = 0; i < nt; i++)
-        if (r->keep && !r->keep[i])
-            for (int c = 0; c < 6; c++)
-                codes[c * nt + i] = 0;
+    for (size_t i = 0; i < nt; i++) /* spec 3.6's inverse, written out here */
+        for (int c = 0; c < 6; c++) {
+            int L = it_fsq_levels[c], half = L / 2;
+            codes[c * nt + i] = r->keep && !r->keep[i] ? 0.0f : (float)(idx[i] / it_fsq_basis[c] % L - half) / half;
+        }
     it_model_decode(m, r->lt, r->lh, r->lw, codes, y);
     const it_pad crop = {r->t, r->h, r->w, r->pt, r->ph, r->pw, r->t0, r->h0, r->w0};
     it_pixels_to_u8(r->pt, r->ph, r->pw, y, &crop, rgb);

@@ -55,7 +55,7 @@ static void mask_cases(const char *kind)
         CHECK(rec.kept == k, "%s: kept %u, mask has %zu", kind, rec.kept, k);
         float bound;
         size_t kept;
-        it_backend_ref()->mask((size_t)nt, loss, rates[r], NULL, &kept, &bound);
+        it_quantile_mask((size_t)nt, loss, rates[r], NULL, &kept, &bound);
         CHECK(bound == bounds[r], "%s: bound at rate %g: %.9g, reference %.9g", kind, (double)rates[r], (double)bound, (double)bounds[r]);
     }
     free(rates); free(loss); free(bounds); free(keep); free(idx);

@@ -1,0 +1,109 @@
+/* cpu_bf16_wrap.c: the cpu backend's bf16 ops as the fp32 cpu kernels run through the bf16
+ * wrappers (kernels/bf16_wrap.c): inputs converted to fp32 scratch, output rounded once, which
+ * are exactly the oracle's rounding points, so these differ from ref bf16 only by the fp32
+ * kernels' summation order. They make every op work in bf16 (and are the baseline a native
+ * kernel is measured against); a native bf16 kernel replaces one by moving its definition out
+ * of this file (cpu_internal.h, "bf16"). */
+#include "kernels/cpu/cpu_internal.h"
+
+/* Nothing to prepare: the wrappers read the bf16 weights as they are. */
+int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols)
+{
+    (void)ctx, (void)op, (void)wt, (void)rows, (void)cols;
+    return 0;
+}
+
+int it_cpu_bf16_conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, const void *wt,
+                       const void *bias, void *y)
+{
+    return it_bf16w_conv3d(ctx, it_cpu_conv3d, p, x, wt, bias, y);
+}
+
+int it_cpu_bf16_linear(it_ctx *ctx, int rows, int k, int m, const void *x, const void *wt,
+                       const void *bias, void *y)
+{
+    return it_bf16w_linear(ctx, it_cpu_linear, rows, k, m, x, wt, bias, y);
+}
+
+int it_cpu_bf16_swiglu(it_ctx *ctx, int rows, int d, int f, const void *x, const void *w1,
+                       const void *w3, const void *w2, void *y)
+{
+    return it_bf16w_swiglu(ctx, it_cpu_swiglu, rows, d, f, x, w1, w3, w2, y);
+}
+
+int it_cpu_bf16_attn_spatial(it_ctx *ctx, int n, int c, int t, int hw, const void *q,
+                             const void *k, const void *v, void *y)
+{
+    return it_bf16w_attn(ctx, it_cpu_attn_spatial, n, c, t, hw, q, k, v, y);
+}
+
+int it_cpu_bf16_attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const void *q,
+                              const void *k, const void *v, void *y)
+{
+    return it_bf16w_attn(ctx, it_cpu_attn_temporal, n, c, t, hw, q, k, v, y);
+}
+
+int it_cpu_bf16_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const void *q,
+                    const void *k, const void *v, void *y)
+{
+    return it_bf16w_mha(ctx, it_cpu_mha, n, s, nh, hd, hw, q, k, v, y);
+}
+
+int it_cpu_bf16_groupnorm(it_ctx *ctx, int n, int c, int t, int hw, const void *x,
+                          const void *gamma, const void *beta, float eps, int silu, void *y)
+{
+    return it_bf16w_groupnorm(ctx, it_cpu_groupnorm, n, c, t, hw, x, gamma, beta, eps, silu, y);
+}
+
+int it_cpu_bf16_silu(it_ctx *ctx, size_t len, const void *x, void *y)
+{
+    return it_bf16w_eltwise(ctx, it_cpu_silu, len, x, y);
+}
+
+int it_cpu_bf16_add(it_ctx *ctx, size_t len, const void *a, const void *b, void *y)
+{
+    return it_bf16w_add(ctx, it_cpu_add, len, a, b, y);
+}
+
+int it_cpu_bf16_scale(it_ctx *ctx, size_t len, const void *x, float s, void *y)
+{
+    return it_bf16w_scale(ctx, it_cpu_scale, len, x, s, y);
+}
+
+int it_cpu_bf16_rmsnorm(it_ctx *ctx, int rows, int d, const void *x, const void *wt, float eps,
+                        void *y)
+{
+    return it_bf16w_rmsnorm(ctx, it_cpu_rmsnorm, rows, d, x, wt, eps, y);
+}
+
+int it_cpu_bf16_avgpool(it_ctx *ctx, int nc, int t, int h, int w, int kt, int kh, int kw, int tpad,
+                        const void *x, void *y)
+{
+    return it_bf16w_avgpool(ctx, it_cpu_avgpool, nc, t, h, w, kt, kh, kw, tpad, x, y);
+}
+
+int it_cpu_bf16_upsample_hw(it_ctx *ctx, int nc, int t, int h, int w, const void *x, void *y)
+{
+    return it_bf16w_upsample_hw(ctx, it_cpu_upsample_hw, nc, t, h, w, x, y);
+}
+
+int it_cpu_bf16_upsample_t(it_ctx *ctx, int nc, int t, int hw, const void *x, void *y)
+{
+    return it_bf16w_upsample_t(ctx, it_cpu_upsample_t, nc, t, hw, x, y);
+}
+
+int it_cpu_bf16_haar_fwd(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
+{
+    return it_bf16w_haar_fwd(ctx, it_cpu_haar_fwd, n, t, h, w, x, y);
+}
+
+int it_cpu_bf16_haar_inv(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
+{
+    return it_bf16w_haar_inv(ctx, it_cpu_haar_inv, n, t, h, w, x, y);
+}
+
+int it_cpu_bf16_rope2d(it_ctx *ctx, int rows, int nh, int hd, int hw, int w, int ld, const void *x,
+                       const void *cs, const void *sn, void *y)
+{
+    return it_bf16w_rope2d(ctx, it_cpu_rope2d, rows, nh, hd, hw, w, ld, x, cs, sn, y);
+}
