@@ -7,8 +7,8 @@
 
 #include <jansson.h>
 
-#include "formats/tokstream.h"
-#include "infotok.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
 
 int main(int argc, char **argv)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "formats/weights.h"
+#include "infotok/weights.h"
 
 it_config it_config_official(void)
 {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
 
 /* table[n] = the CRC of the byte n alone (without the pre/post inversion), generated once by
  * the bitwise definition; a constant table needs no initialisation and is thread-safe. */

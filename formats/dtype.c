@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "formats/weights.h"
+#include "infotok/weights.h"
+#include "kernels/it_kernels.h"
 
 static const struct { const char *name; size_t size; int is_float; } dtypes[IT_DTYPE_COUNT] = {
     [IT_DTYPE_F32] = {"F32", 4, 1},

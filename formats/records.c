@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "formats/records.h"
-#include "formats/shard.h"
-#include "infotok.h"
-#include "rate.h"
+#include "infotok/records.h"
+#include "infotok/shard.h"
+#include "infotok/core.h"
+#include "infotok/rate.h"
 
 struct it_record_reader {
     int kind;

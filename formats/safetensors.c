@@ -17,6 +17,7 @@
 
 #include "error_internal.h"
 #include "formats/weights_internal.h"
+#include "kernels/it_kernels.h"
 
 /* ---- reading ------------------------------------------------------------------------------ */
 

@@ -12,7 +12,7 @@
 
 #include "error_internal.h"
 #include "formats/shard_internal.h"
-#include "rate.h"
+#include "infotok/rate.h"
 
 const char *const shard_dbi_names[SHARD_NDBI] = {"meta", "video", "window", "id"};
 

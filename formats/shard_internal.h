@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
 
 enum { SHARD_DBI_META, SHARD_DBI_VIDEO, SHARD_DBI_WINDOW, SHARD_DBI_ID, SHARD_NDBI };
 extern const char *const shard_dbi_names[SHARD_NDBI];

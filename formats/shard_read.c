@@ -18,7 +18,7 @@
 #include <lmdb.h>
 
 #include "error_internal.h"
-#include "formats/shard.h"
+#include "infotok/shard.h"
 #include "formats/shard_internal.h"
 
 #define META_KEYS 6

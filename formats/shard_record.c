@@ -11,7 +11,7 @@
 #include <zstd.h>
 
 #include "error_internal.h"
-#include "formats/shard.h"
+#include "infotok/shard.h"
 
 #define VAL_MAGIC "ITSW"
 #define VAL_VERSION 1

@@ -18,9 +18,9 @@
 #include <lmdb.h>
 
 #include "error_internal.h"
-#include "formats/shard.h"
+#include "infotok/shard.h"
 #include "formats/shard_internal.h"
-#include "rate.h"
+#include "infotok/rate.h"
 
 typedef struct pending {
     MDB_dbi dbi;

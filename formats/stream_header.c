@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "error_internal.h"
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
 
 int it_strategy_parse(const char *name, int *strategy)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "formats/weights.h"
+#include "infotok/weights.h"
 
 typedef struct builder {
     it_tensor_table *t;

@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "error_internal.h"
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
 
 #define FILE_MAGIC "ITOKSTRM"
 #define FILE_HEADER_BYTES 16

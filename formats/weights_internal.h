@@ -3,7 +3,7 @@
 #ifndef IT_FORMATS_WEIGHTS_INTERNAL_H
 #define IT_FORMATS_WEIGHTS_INTERNAL_H
 
-#include "formats/weights.h"
+#include "infotok/weights.h"
 
 /* Hard limits shared by the readers; far above the real model (468 tensors, 246 MB header-free
  * data in bf16) and low enough that a hostile file cannot make us allocate without bound. */

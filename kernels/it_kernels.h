@@ -58,7 +58,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
+
+/* Exported from libinfotok.so: the backend ABI (a CUDA module registers through it) (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
 
 #ifdef __cplusplus
 extern "C" {
@@ -343,4 +346,5 @@ int it_kernels_threads(void);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif

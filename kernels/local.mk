@@ -1,6 +1,6 @@
 # kernels/: the network's ops behind a backend table (kernels/it_kernels.h): ref/ is the naive
-# oracle of every op, cpu/ the OpenMP + SIMD backend. See Makefile.am for the shared variables.
-libinfotok_la_SOURCES += \
+# oracle of every op (fp32 and the bf16 rounding rules), cpu/ the OpenMP + SIMD backend.
+libinfotok_impl_la_SOURCES += \
 	kernels/it_kernels.h kernels/kernels_internal.h kernels/backend.c kernels/host.c \
 	kernels/bf16_wrap.c \
 	kernels/ref/ref_backend.c kernels/ref/ref_conv.c kernels/ref/ref_norm.c \
@@ -18,24 +18,11 @@ kernels_libitcpu_la_SOURCES = \
 	kernels/cpu/cpu_conv.c kernels/cpu/cpu_linear.c kernels/cpu/cpu_norm.c \
 	kernels/cpu/cpu_resample.c kernels/cpu/cpu_attn.c kernels/cpu/cpu_bf16_wrap.c \
 	kernels/cpu/cpu_dispatch.c kernels/cpu/cpu_x86_avx2.c kernels/cpu/cpu_x86_avx512.c
-kernels_libitcpu_la_CFLAGS = $(AM_CFLAGS) -ffp-contract=fast -ftree-vectorize -fvect-cost-model=dynamic
-libinfotok_la_LIBADD += kernels/libitcpu.la
-
-# tests/ops: cpu against ref on awkward sizes (+ thread-count invariance); ref against
-# hand-computed cases.
-check_PROGRAMS += tests/ops/test_ops tests/ops/test_ref
-tests_ops_test_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h
-tests_ops_test_ops_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_ops_test_ops_LDADD = $(IT_USE_LIBS)
-tests_ops_test_ref_SOURCES = tests/ops/test_ref.c tests/ops/ops_util.h
-tests_ops_test_ref_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_ops_test_ref_LDADD = $(IT_USE_LIBS)
-TESTS += tests/ops/test_ops tests/ops/test_ref
+kernels_libitcpu_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -ffp-contract=fast -ftree-vectorize \
+	-fvect-cost-model=dynamic
+libinfotok_impl_la_LIBADD += kernels/libitcpu.la
 
 # kernels/bench: times each cpu op against its ref twin (not a test; see kernels/BENCH.md).
 noinst_PROGRAMS += kernels/bench/bench_ops
 kernels_bench_bench_ops_SOURCES = kernels/bench/bench_ops.c
-kernels_bench_bench_ops_CPPFLAGS = $(IT_USE_CPPFLAGS)
-kernels_bench_bench_ops_LDADD = $(IT_USE_LIBS)
-
 EXTRA_DIST += kernels/BENCH.md

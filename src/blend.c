@@ -2,7 +2,7 @@
  * the k shared frames are a linear cross-fade in float32, clipped and truncated to uint8. */
 #include <math.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 void it_blend_overlap(int k, size_t frame_bytes, const uint8_t *prev_tail, const uint8_t *next_head,
                       uint8_t *out)

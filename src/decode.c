@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
+#include "infotok/decode.h"
 #include "error_internal.h"
 
 /* A sink's nonzero answer stops decoding and is passed back as it is. */

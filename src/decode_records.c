@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
+#include "infotok/decode.h"
 #include "error_internal.h"
 
 struct it_records_decoder {

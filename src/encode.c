@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encode.h"
+#include "infotok/encode.h"
 #include "error_internal.h"
-#include "rate.h"
+#include "infotok/rate.h"
 
 /* A decoded, padded window handed from the decoding thread to the model. */
 typedef struct slot {

@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 static _Thread_local char last_message[1024];
 

@@ -4,7 +4,7 @@
 #ifndef IT_ERROR_INTERNAL_H
 #define IT_ERROR_INTERNAL_H
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 /* Set the thread's message and jump to cleanup with rc = code. */
 #define IT_FAIL(code, ...) do { rc = it_error_set((code), __VA_ARGS__); goto done; } while (0)

@@ -1,5 +1,5 @@
 /* hash.c: 64-bit FNV-1a, the one hash behind source ids, model hashes and token checksums. */
-#include "infotok.h"
+#include "infotok/core.h"
 
 uint64_t it_fnv1a64(uint64_t h, const void *p, size_t n)
 {

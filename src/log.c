@@ -4,7 +4,7 @@
 
 #include <libavutil/log.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 static const char *log_prefix = "infotok";
 static int log_level = IT_LOG_WARN;

@@ -7,7 +7,7 @@
 #include <libavformat/avformat.h>
 
 #include "archive_internal.h"
-#include "infotok.h"
+#include "infotok/core.h"
 
 typedef struct it_input {
     AVFormatContext *fmt;

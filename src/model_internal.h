@@ -5,7 +5,11 @@
 #define IT_MODEL_INTERNAL_H
 
 #include "arena_internal.h"
-#include "model.h"
+#include "infotok/model.h"
+#include "kernels/it_kernels.h"
+
+/* The backend table a model runs on (tests reach the kernels through it). */
+const it_backend *it_model_backend(const it_model *m);
 
 enum { MAX_LEVELS = IT_CONFIG_RESOLUTIONS, MAX_BLOCKS = 8, MAX_VIT_LAYERS = 64 };
 

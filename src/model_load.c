@@ -650,6 +650,7 @@ void it_model_free(it_model **pm)
 const it_config *it_model_config(const it_model *m) { return &m->cfg; }
 const char *it_model_backend_name(const it_model *m) { return m->be->name; }
 const it_backend *it_model_backend(const it_model *m) { return m->be; }
+int it_model_backend_available(const char *backend) { return it_backend_find(backend) != NULL; }
 int it_model_precision(const it_model *m) { return m->precision; }
 int it_model_max_batch(const it_model *m) { return m->max_batch; }
 const char *it_model_hash(const it_model *m)

@@ -1,22 +1,39 @@
-/* paths.c: where the bundled model lives. */
+/* paths.c: where the bundled model lives. An installed library looks only where it was
+ * installed; the source tree is a candidate only for a library (or a statically linked test)
+ * that is running from the build tree it was built in. */
+#include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 #define IT_MODEL_FILE "infotok-small.safetensors"
 
+/* Is the code of this function in a file under the build directory? */
+static int running_from_build_tree(void)
+{
+    Dl_info info;
+    char *real = NULL, *build = realpath(IT_BUILDDIR, NULL);
+    int yes = 0;
+    if (build && dladdr((void *)running_from_build_tree, &info) && info.dli_fname &&
+        (real = realpath(info.dli_fname, NULL))) {
+        const size_t n = strlen(build);
+        yes = strncmp(real, build, n) == 0 && real[n] == '/';
+    }
+    free(real);
+    free(build);
+    return yes;
+}
+
 const char *it_default_model_path(void)
 {
-    /* $INFOTOK_MODEL, then the source tree this build came from (running from the build
-     * tree), then the installed copy. */
     const char *env = getenv("INFOTOK_MODEL");
     if (env && *env)
         return env;
-    static const char *const candidates[] = {IT_SRC_MODELDIR "/" IT_MODEL_FILE,
-                                             IT_PKGDATADIR "/" IT_MODEL_FILE};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
-        if (access(candidates[i], R_OK) == 0)
-            return candidates[i];
-    return candidates[1];
+    static const char installed[] = IT_PKGDATADIR "/" IT_MODEL_FILE;
+    static const char source[] = IT_SRC_MODELDIR "/" IT_MODEL_FILE;
+    if (running_from_build_tree() && access(source, R_OK) == 0)
+        return source;
+    return installed;
 }

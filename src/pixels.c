@@ -2,7 +2,7 @@
  * §4.7 tensor2numpy). */
 #include <math.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 void it_pixels_from_u8(int t, int h, int w, const uint8_t *rgb, float *x)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quality.h"
+#include "infotok/quality.h"
 
 double it_sse_u8(const uint8_t *a, const uint8_t *b, size_t n)
 {

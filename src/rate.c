@@ -9,10 +9,10 @@
 #include <jansson.h>
 
 #include "error_internal.h"
-#include "formats/records.h"
-#include "formats/shard.h"
+#include "infotok/records.h"
+#include "infotok/shard.h"
 #include "kernels/it_kernels.h"
-#include "rate.h"
+#include "infotok/rate.h"
 
 /* 2^32: fixed-point units of the corpus sum. Exact for every float >= 2^-8 (24-bit mantissa
  * within 2^-32 resolution), a truncation below 2^-32 for smaller ones; int64 holds 2^31 units

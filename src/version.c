@@ -11,7 +11,7 @@
 #include <zstd.h>
 
 #include "config.h"
-#include "infotok.h"
+#include "infotok/core.h"
 
 const char *it_version(void) { return PACKAGE_VERSION; }
 

@@ -15,7 +15,7 @@
 #include <libswscale/swscale.h>
 
 #include "error_internal.h"
-#include "video_write.h"
+#include "infotok/video_write.h"
 
 struct it_video_writer {
     int format, width, height, to_stdout;

@@ -1,29 +1,42 @@
-# tests/: unit, ops, model, cli and data tests under the Automake parallel harness.
-# Shell tests read top_srcdir/top_builddir from AM_TESTS_ENVIRONMENT (Makefile.am).
+# tests/: unit, ops, model, format, cli and data tests under the Automake parallel harness.
+# C tests link the whole library statically (LDADD, Makefile.am); shell tests read
+# top_srcdir/top_builddir from AM_TESTS_ENVIRONMENT.
 
-check_PROGRAMS += tests/helpers/dump_frames tests/helpers/dump_stream tests/unit/test_window tests/unit/test_rate tests/unit/test_blend
-tests_helpers_dump_frames_SOURCES = tests/helpers/dump_frames.c
-tests_helpers_dump_frames_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_helpers_dump_frames_LDADD = $(IT_USE_LIBS)
-tests_helpers_dump_stream_SOURCES = tests/helpers/dump_stream.c
-tests_helpers_dump_stream_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_helpers_dump_stream_LDADD = $(IT_USE_LIBS)
-tests_unit_test_window_SOURCES = tests/unit/test_window.c
-tests_unit_test_window_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_unit_test_window_LDADD = $(IT_USE_LIBS)
-tests_unit_test_blend_SOURCES = tests/unit/test_blend.c
-tests_unit_test_blend_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_unit_test_blend_LDADD = $(IT_USE_LIBS)
-tests_unit_test_rate_SOURCES = tests/unit/test_rate.c
-tests_unit_test_rate_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_unit_test_rate_LDADD = $(IT_USE_LIBS)
+# ---- C tests ----
+C_TESTS = \
+	tests/unit/test_window tests/unit/test_rate tests/unit/test_blend tests/unit/test_quality \
+	tests/ops/test_ops tests/ops/test_ref \
+	tests/formats/test_config tests/formats/test_table tests/formats/test_safetensors \
+	tests/formats/test_pickle tests/formats/test_pt tests/formats/test_load \
+	tests/stream/test_stream tests/pack/test_shard tests/model/test_model
+check_PROGRAMS += $(C_TESTS) tests/unit/test_decode tests/helpers/dump_frames tests/helpers/dump_stream
+TESTS += $(C_TESTS)
+tests_ops_test_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h
+tests_ops_test_ref_SOURCES = tests/ops/test_ref.c tests/ops/ops_util.h
+tests_formats_test_config_SOURCES = tests/formats/test_config.c tests/formats/test_util.h
+tests_formats_test_table_SOURCES = tests/formats/test_table.c tests/formats/test_util.h
+tests_formats_test_safetensors_SOURCES = tests/formats/test_safetensors.c tests/formats/test_util.h
+tests_formats_test_pickle_SOURCES = tests/formats/test_pickle.c tests/formats/test_util.h
+tests_formats_test_pt_SOURCES = tests/formats/test_pt.c tests/formats/test_util.h
+tests_formats_test_load_SOURCES = tests/formats/test_load.c tests/formats/test_util.h
 
-TESTS += tests/unit/test_window tests/unit/test_rate tests/unit/test_blend \
-	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh \
-	tests/cli/test_manpages.sh tests/cli/test_encode.sh
-
-EXTRA_DIST += tests/cli/lib.sh tests/cli/test_video.sh tests/cli/test_windows.sh \
-	tests/cli/test_scan.sh tests/cli/test_manpages.sh tests/cli/test_encode.sh tests/cli/expected tests/data/make-videos.sh
+# ---- shell tests (tools, pipelines, formats against independent readers) ----
+SHELL_TESTS = \
+	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh tests/cli/test_manpages.sh \
+	tests/cli/test_encode.sh tests/cli/test_decode.sh tests/cli/test_stats.sh tests/cli/test_balance.sh \
+	tests/cli/test_allocation.sh tests/cli/test_slurm.sh tests/cli/test_examples.sh tests/cli/test_public_api.sh \
+	tests/unit/test_decode.sh tests/unit/test_quality.sh tests/formats/test_convert.sh \
+	tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/model/test_official.sh
+TESTS += $(SHELL_TESTS)
+EXTRA_DIST += $(SHELL_TESTS) tests/cli/lib.sh tests/cli/expected tests/data/make-videos.sh \
+	tests/formats/infotok_state_dict_keys.txt tests/formats/tiny_table.txt tests/formats/tiny_config.json \
+	tests/formats/make_pt_fixtures.py tests/formats/fuzz_weights.c tests/formats/fuzz.sh tests/formats/fixtures \
+	tests/stream/golden.itok tests/stream/fuzz_stream.c tests/stream/fuzz.sh \
+	tests/pack/read_megatron.py tests/pack/fuzz_shard_record.c tests/pack/fuzz.sh \
+	tests/model/README.md tests/model/infotok_ref.py tests/model/safetensors_io.py tests/model/official_io.py \
+	tests/model/make_fixtures.py tests/model/make_official_pt.py tests/model/make_small2_fixture.py \
+	tests/model/verify_official.py tests/model/verify_official.txt tests/model/fixtures \
+	examples/slurm examples/parallel examples/pipeline.sh examples/tokenize_one.c examples/read_stream.py examples/read_shard.py
 
 # The generated corpus (tests/data/make-videos.sh), made once before the tests run.
 check_DATA = tests/data/gen/.stamp
@@ -36,33 +49,17 @@ clean-local-testdata:
 	rm -rf tests/data/gen tests/data/gen.tmp
 .PHONY: clean-local-testdata
 
-# The network against the PyTorch reference's committed fixtures (tests/model/).
-check_PROGRAMS += tests/model/test_model
-tests_model_test_model_SOURCES = tests/model/test_model.c
-tests_model_test_model_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_model_test_model_LDADD = $(IT_USE_LIBS)
-TESTS += tests/model/test_model
-TESTS += tests/model/test_official.sh
-EXTRA_DIST += tests/model/test_official.sh tests/model/official_io.py
+# examples/: an outside program's view of the library: it links the installed libinfotok only.
+check_PROGRAMS += examples/read_stream
+examples_read_stream_SOURCES = examples/read_stream.c
+examples_read_stream_LDADD = libinfotok.la $(DEP_LIBS)
 
 # Benchmarks (built by `make bench`, never run by make check): tests/bench/.
 EXTRA_PROGRAMS = tests/bench/bench_model tests/bench/bench_shard
 tests_bench_bench_shard_SOURCES = tests/bench/bench_shard.c
-tests_bench_bench_shard_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_bench_bench_shard_LDADD = $(IT_USE_LIBS)
 tests_bench_bench_model_SOURCES = tests/bench/bench_model.c
-tests_bench_bench_model_CPPFLAGS = $(IT_USE_CPPFLAGS)
-tests_bench_bench_model_LDADD = $(IT_USE_LIBS)
 CLEANFILES += $(EXTRA_PROGRAMS)
 bench: $(EXTRA_PROGRAMS)
 .PHONY: bench
-EXTRA_DIST += tests/bench/scan-vs-ffprobe.sh tests/bench/RESULTS.md
-EXTRA_DIST += tests/bench/bench_torch.py tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh
-
-# examples/: run as documented (tests/cli/test_examples.sh).
-check_PROGRAMS += examples/read_stream
-examples_read_stream_SOURCES = examples/read_stream.c
-examples_read_stream_CPPFLAGS = $(IT_USE_CPPFLAGS)
-examples_read_stream_LDADD = $(IT_USE_LIBS)
-TESTS += tests/cli/test_examples.sh
-EXTRA_DIST += tests/cli/test_examples.sh examples/pipeline.sh examples/read_stream.py
+EXTRA_DIST += tests/bench/RESULTS.md tests/bench/scan-vs-ffprobe.sh tests/bench/bench_torch.py \
+	tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh

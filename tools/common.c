@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "formats/records.h"
-#include "infotok.h"
+#include "infotok/records.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 
 static const char *the_tool = "it";
@@ -427,11 +427,10 @@ int model_opts_load(const model_opts *o, it_model **m)
     it_model_opts mo = {cuda ? "cuda" : "cpu", cuda && o->device[4] == ':' ? atoi(o->device + 5) : 0,
                         o->precision >= 0 ? o->precision : cuda ? IT_PRECISION_BF16 : IT_PRECISION_FP32,
                         (int)o->threads, 1};
-    if (cuda && !it_backend_find("cuda")) {
+    if (cuda && !it_model_backend_available("cuda")) {
         print_error("--device %s: this build has no CUDA backend (configure --enable-cuda)", o->device);
         return -1;
     }
-    it_kernels_set_threads((int)o->threads);
     const char *path = o->checkpoint ? o->checkpoint : it_default_model_path();
     int rc = it_model_load_opts(m, path, &mo);
     if (rc < 0) {

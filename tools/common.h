@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "rate.h"
+#include "infotok/rate.h"
 
 enum { EXIT_OK = 0, EXIT_SOME_FAILED = 1, EXIT_USAGE = 2, EXIT_FATAL = 3 };
 
@@ -60,7 +60,7 @@ double now_seconds(void);
 int make_parent_dirs(const char *path);
 /* ---- option groups: parsed and checked in one place for every tool ---------------------- */
 #include <getopt.h>
-#include "model.h"
+#include "infotok/model.h"
 
 enum {
     OPT_AVG_RATE = 0x4000, OPT_STRATEGY, OPT_ELBO_STAT, OPT_FULL_RATE, /* the rate group */

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/weights.h"
-#include "infotok.h"
+#include "infotok/weights.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 
 static const char usage_text[] =

@@ -9,13 +9,13 @@
 
 #include <jansson.h>
 
-#include "decode.h"
-#include "formats/records.h"
-#include "infotok.h"
-#include "model.h"
-#include "rate.h"
+#include "infotok/decode.h"
+#include "infotok/records.h"
+#include "infotok/core.h"
+#include "infotok/model.h"
+#include "infotok/rate.h"
 #include "tools/common.h"
-#include "video_write.h"
+#include "infotok/video_write.h"
 
 static const char usage_text[] =
     "Usage: it-decode [options] INPUT...\n"

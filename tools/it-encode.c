@@ -12,11 +12,11 @@
 
 #include <jansson.h>
 
-#include "formats/tokstream.h"
-#include "infotok.h"
-#include "src/encode.h"
-#include "src/model.h"
-#include "src/rate.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
+#include "infotok/encode.h"
+#include "infotok/model.h"
+#include "infotok/rate.h"
 #include "tools/common.h"
 
 static const char usage_text[] =

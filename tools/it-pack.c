@@ -6,8 +6,8 @@
 
 #include <jansson.h>
 
-#include "formats/tokstream.h"
-#include "infotok.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 #include "tools/pack.h"
 

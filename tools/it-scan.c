@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 
 static const char usage_text[] =

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/records.h"
-#include "infotok.h"
+#include "infotok/records.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 #include "tools/stats.h"
 

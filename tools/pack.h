@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "formats/records.h"
+#include "infotok/records.h"
 
 /* Subcommands: argc/argv start at the subcommand's name. Return an exit status. */
 int pack_create(int argc, char **argv, int merge);

@@ -17,10 +17,10 @@
 
 #include <jansson.h>
 
-#include "formats/records.h"
-#include "formats/shard.h"
-#include "infotok.h"
-#include "rate.h"
+#include "infotok/records.h"
+#include "infotok/shard.h"
+#include "infotok/core.h"
+#include "infotok/rate.h"
 #include "tools/common.h"
 #include "tools/pack.h"
 

@@ -21,9 +21,9 @@
 
 #include <jansson.h>
 
-#include "formats/records.h"
-#include "infotok.h"
-#include "rate.h"
+#include "infotok/records.h"
+#include "infotok/core.h"
+#include "infotok/rate.h"
 #include "tools/common.h"
 #include "tools/pack.h"
 

@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/tokstream.h"
-#include "model.h"
-#include "quality.h"
-#include "rate.h"
+#include "infotok/stream.h"
+#include "infotok/model.h"
+#include "infotok/quality.h"
+#include "infotok/rate.h"
 
 #define CODES 64000
 

@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "formats/records.h"
-#include "infotok.h"
+#include "infotok/records.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 #include "tools/stats.h"
 

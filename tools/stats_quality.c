@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "decode.h"
-#include "formats/records.h"
-#include "infotok.h"
+#include "infotok/decode.h"
+#include "infotok/records.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 #include "tools/stats.h"
 

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 #include "tools/common.h"
 #include "tools/stats.h"
 #include "tools/stats_plot.h"

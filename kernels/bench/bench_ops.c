@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 #include "kernels/it_kernels.h"
 
 static double now(void)

@@ -12,9 +12,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 #include "kernels/it_kernels.h"
-#include "src/model.h"
+#include "infotok/model.h"
 
 static const it_backend *base;
 static double op_time[IT_OP_COUNT], op_flops[IT_OP_COUNT];

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "formats/shard.h"
-#include "infotok.h"
+#include "infotok/shard.h"
+#include "infotok/core.h"
 
 static double now(void)
 {

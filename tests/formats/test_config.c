@@ -1,5 +1,5 @@
 /* test_config.c: the model config: the official values, JSON round trip, and refusals. */
-#include "formats/weights.h"
+#include "infotok/weights.h"
 #include "test_util.h"
 
 static const char brief_json[] =

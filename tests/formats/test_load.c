@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "formats/weights_internal.h"
+#include "kernels/it_kernels.h"
 #include "test_util.h"
 
 static const char *dir;

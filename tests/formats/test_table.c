@@ -4,7 +4,7 @@
  * converter tests use to tests/formats/tiny_table.txt, which make_pt_fixtures.py reads. */
 #include <ctype.h>
 
-#include "formats/weights.h"
+#include "infotok/weights.h"
 #include "test_util.h"
 
 typedef struct entry { char name[128]; int ndim; int64_t shape[IT_MAX_DIMS]; int seen; } entry;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 static int test_failures;
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 static int fail(const char *what, int rc)
 {

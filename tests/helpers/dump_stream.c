@@ -12,9 +12,9 @@
 
 #include <jansson.h>
 
-#include "formats/tokstream.h"
-#include "infotok.h"
-#include "src/rate.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
+#include "infotok/rate.h"
 
 static uint64_t fnv(const void *p, size_t n)
 {

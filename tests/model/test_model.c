@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infotok.h"
-#include "src/model.h"
+#include "infotok/core.h"
+#include "infotok/model.h"
+#include "model_internal.h"
 
 static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 #include "kernels/it_kernels.h"
 
 static int n_fail, n_check;

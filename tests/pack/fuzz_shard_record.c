@@ -13,8 +13,8 @@
 
 #include <zstd.h>
 
-#include "formats/shard.h"
-#include "infotok.h"
+#include "infotok/shard.h"
+#include "infotok/core.h"
 
 static it_shard_codec *dec, *enc, *dec2;
 

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "formats/shard.h"
-#include "infotok.h"
-#include "rate.h"
+#include "infotok/shard.h"
+#include "infotok/core.h"
+#include "infotok/rate.h"
 
 static int failures;
 #define CHECK(c)                                                                \

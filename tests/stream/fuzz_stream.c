@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/tokstream.h"
-#include "infotok.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
 
 static void fail(const char *what)
 {

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/tokstream.h"
-#include "infotok.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
 
 static int failures;
 

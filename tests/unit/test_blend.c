@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/weights.h"
-#include "infotok.h"
+#include "infotok/weights.h"
+#include "infotok/core.h"
 
 int main(void)
 {

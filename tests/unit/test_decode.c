@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decode.h"
-#include "encode.h"
-#include "infotok.h"
+#include "infotok/decode.h"
+#include "infotok/encode.h"
+#include "infotok/core.h"
 #include "kernels/it_kernels.h"
-#include "model.h"
-#include "rate.h"
+#include "infotok/model.h"
+#include "infotok/rate.h"
 
 static int failures;
 #define CHECK(c, ...)                                    \

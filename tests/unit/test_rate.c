@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infotok.h"
-#include "formats/weights.h"
+#include "infotok/core.h"
+#include "infotok/weights.h"
 #include "kernels/it_kernels.h"
-#include "src/rate.h"
+#include "infotok/rate.h"
 
 static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)

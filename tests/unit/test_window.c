@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
 
 static int failures;
 

@@ -7,9 +7,16 @@
 
 #include <stdint.h>
 
-#include "formats/records.h"
-#include "formats/tokstream.h"
-#include "model.h"
+#include "infotok/records.h"
+#include "infotok/stream.h"
+#include "infotok/model.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Receives each finished frame, in order: frame_index is the source frame number
  * (rec->first_frame + i), rgb is h*w*3 bytes (RGB24), valid during the call. Nonzero stops
@@ -62,4 +69,8 @@ int it_records_decode(it_records_decoder *d, it_record_reader *r, const it_decod
 double it_records_decoder_fps(const it_records_decoder *d);
 void it_records_decoder_free(it_records_decoder **d);
 
+#ifdef __cplusplus
+}
+#endif
+#pragma GCC visibility pop
 #endif

@@ -5,6 +5,13 @@
 
 #include <stdint.h>
 
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum it_video_format {
     IT_VFMT_FFV1 = 1, /* FFV1 in Matroska, RGB (bgr0): lossless */
     IT_VFMT_H264,     /* H.264 (libx264, yuv420p, --crf) in MP4; Matroska on stdout */
@@ -29,4 +36,8 @@ int it_video_writer_write(it_video_writer *w, int64_t frame_index, const uint8_t
 int it_video_writer_close(it_video_writer **w);
 void it_video_writer_abort(it_video_writer **w);
 
+#ifdef __cplusplus
+}
+#endif
+#pragma GCC visibility pop
 #endif

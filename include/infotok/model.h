@@ -13,8 +13,15 @@
 
 #include <stdint.h>
 
-#include "formats/weights.h"
-#include "kernels/it_kernels.h"
+#include "infotok/core.h"
+#include "infotok/weights.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct it_model it_model;
 
@@ -22,7 +29,7 @@ typedef struct it_model_opts {
     const char *backend; /* "cpu" (NULL), "ref" or a registered one ("cuda") */
     int device;          /* device index for a device backend (cuda:N); 0 otherwise */
     int precision;       /* IT_PRECISION_FP32 (0, the default) or IT_PRECISION_BF16 */
-    int threads;         /* cpu: threads for this model's ops; <= 0: it_kernels_set_threads' */
+    int threads;         /* cpu: threads for this model's ops; <= 0: the process default */
     int max_batch;       /* most windows per tokenize/detokenize call; <= 0 means 1 */
 } it_model_opts;
 
@@ -37,9 +44,11 @@ int it_model_load_opts(it_model **out, const char *path, const it_model_opts *o)
 /* The v1 call, kept until the tools move to it_model_load_opts: fp32, default threads. */
 int it_model_load(it_model **out, const char *path, const char *backend);
 void it_model_free(it_model **m); /* NULL-safe */
+/* 1 when a backend of this name exists in this process ("cpu", "ref", and "cuda" when the
+ * build has the CUDA backend; whether a GPU is present is known only at load), else 0. */
+int it_model_backend_available(const char *backend);
 const it_config *it_model_config(const it_model *m);
 const char *it_model_backend_name(const it_model *m);
-const it_backend *it_model_backend(const it_model *m);
 int it_model_precision(const it_model *m);
 int it_model_max_batch(const it_model *m);
 /* 64-bit FNV-1a of the config JSON and every tensor (name, shape, f32 values of the file), as
@@ -82,4 +91,8 @@ int it_model_encode(it_model *m, int T, int H, int W, const float *x, float *lat
 /* codes [6][t][h][w] -> y [3][T][H][W], T = 4t - 3, H = 8h, W = 8w. */
 int it_model_decode(it_model *m, int t, int h, int w, const float *codes, float *y);
 
+#ifdef __cplusplus
+}
+#endif
+#pragma GCC visibility pop
 #endif

@@ -19,7 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,4 +116,5 @@ void it_shard_iter_free(it_shard_iter **it);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif

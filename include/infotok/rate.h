@@ -12,7 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define IT_RATE_MIN 0.0625f
 #define IT_RATE_MAX 1.0f
@@ -76,4 +83,8 @@ int it_corpus_stat(const char *const *inputs, int n, it_elbo_stat *stat, it_allo
  * reduce step of a sharded run (it-pack elbo-stat). */
 int it_corpus_stat_windows(const char *const *inputs, int n, it_elbo_stat *stat);
 
+#ifdef __cplusplus
+}
+#endif
+#pragma GCC visibility pop
 #endif

@@ -5,9 +5,16 @@
 #ifndef IT_ENCODE_H
 #define IT_ENCODE_H
 
-#include "formats/tokstream.h"
-#include "infotok.h"
-#include "model.h"
+#include "infotok/stream.h"
+#include "infotok/core.h"
+#include "infotok/model.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct it_encode_opts {
     int temporal_window;   /* frames per window (spec: tw) */
@@ -32,4 +39,8 @@ int it_encode_video(it_model *m, const it_source *src, uint64_t video_id, uint32
                     const it_encode_opts *opts, it_window_sink sink, void *user,
                     it_encode_result *result);
 
+#ifdef __cplusplus
+}
+#endif
+#pragma GCC visibility pop
 #endif

@@ -18,6 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Sum of squared differences of n bytes (e.g. one frame, h*w*3). */
 double it_sse_u8(const uint8_t *a, const uint8_t *b, size_t n);
 /* PSNR in dB of a mean squared error on 0..255 values; INFINITY for 0. */
@@ -36,4 +43,8 @@ void it_quality_add_frame(it_quality *q, const uint8_t *a, const uint8_t *b, int
 double it_quality_psnr(const it_quality *q); /* NAN when empty */
 double it_quality_ssim(const it_quality *q); /* NAN when empty or not computed */
 
+#ifdef __cplusplus
+}
+#endif
+#pragma GCC visibility pop
 #endif

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,8 +58,9 @@ const char *it_version(void);
 /* "infotok X (FFmpeg libavformat A, libavcodec B, ...; zstd C; LMDB D; libarchive E; jansson F)" */
 const char *it_version_long(void);
 
-/* The bundled model: $INFOTOK_MODEL if set, else the copy in the source tree of this build
- * if present, else the installed one (its path is returned even if missing). */
+/* The bundled model: $INFOTOK_MODEL if set, else the installed copy (its path is returned
+ * even if missing); a library running from the build tree it was built in (not installed)
+ * takes the copy in its source tree instead. */
 const char *it_default_model_path(void);
 
 /* ---- precision ------------------------------------------------------------------------- */
@@ -212,4 +216,5 @@ void it_blend_overlap(int k, size_t frame_bytes, const uint8_t *prev_tail, const
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif

@@ -20,7 +20,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "infotok.h"
+#include "infotok/core.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
 
 #ifdef __cplusplus
 extern "C" {
@@ -167,4 +170,5 @@ uint32_t it_crc32(uint32_t crc, const void *p, size_t n);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif

@@ -13,7 +13,10 @@
 
 #include <stdint.h>
 
-#include "formats/tokstream.h"
+#include "infotok/stream.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,4 +49,5 @@ void it_record_reader_free(it_record_reader **r);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif

@@ -21,7 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels/it_kernels.h"
+#include "infotok/core.h"
+
+/* Exported from libinfotok.so: the public API (the library builds with hidden visibility). */
+#pragma GCC visibility push(default)
 
 #ifdef __cplusplus
 extern "C" {
@@ -201,4 +204,5 @@ void it_weights_writer_free(it_weights_writer **wr);
 #ifdef __cplusplus
 }
 #endif
+#pragma GCC visibility pop
 #endif
