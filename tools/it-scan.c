@@ -30,6 +30,8 @@ static const char usage_text[] =
     "                       (auto: from a Slurm job array; auto/N: a Kubernetes\n"
     "                       indexed job's JOB_COMPLETION_INDEX of N)\n"
     "  -q, --quiet          no progress bar\n"
+    "      --progress MODE  auto, bar, lines (one every 30 s) or none [auto:\n"
+    "                       a bar on a terminal, else lines]\n"
     "  -v, --verbose        more messages, FFmpeg's included\n"
     "  -h, --help           show this help and exit\n"
     "      --version        show versions and exit\n"
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"null", no_argument, NULL, '0'},
         {"all-files", no_argument, NULL, 'a'},    {"count-frames", no_argument, NULL, 'c'},
         {"threads", required_argument, NULL, '@'}, {"shard", required_argument, NULL, OPT_SHARD},
-        {"quiet", no_argument, NULL, 'q'},         {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'}, PROGRESS_LONGOPT,         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
     const char *output = NULL;
@@ -285,6 +287,7 @@ int main(int argc, char **argv)
         case '0': nul = 1; break;
         case 'a': all_files = 1; break;
         case 'c': count_frames = 1; break;
+        case OPT_PROGRESS: if (parse_progress(optarg) < 0) return EXIT_USAGE; break;
         case 'q': quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
         case '@':
