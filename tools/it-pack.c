@@ -19,6 +19,7 @@ static const char usage_text[] =
     "       it-pack dump [--video ID] [--elbo] INPUT...\n"
     "       it-pack elbo-stat INPUT...\n"
     "       it-pack export --format megatron|npy|wds -o PREFIX INPUT...\n"
+    "       it-pack import -o PREFIX EXPORT.export.json\n"
     "Store token records in token shards (infotok-shard(5)) and read them back.\n"
     "\n"
     "INPUT is a token stream (infotok-stream(5), '-' for stdin) or a shard; create and merge\n"
@@ -87,6 +88,8 @@ int main(int argc, char **argv)
             return pack_elbo_stat(argc - 1, argv + 1);
         if (strcmp(cmd, "export") == 0)
             return pack_export(argc - 1, argv + 1);
+        if (strcmp(cmd, "import") == 0)
+            return pack_import(argc - 1, argv + 1);
     }
     return pack_create(argc, argv, 0);
 }
