@@ -282,7 +282,7 @@ static int take_header(packer *p, const char *json, const char *input)
     }
     if ((rc = it_stream_header_compatible(&p->first, p->first_name, &h, input)) < 0)
         rc = it_error_set(rc, "%s; shards hold one model's tokens", it_error_message());
-    else if (!p->realloc && h.strategy == IT_STRATEGY_GLOBAL_ELBO)
+    else if (!p->realloc && !p->carry && h.strategy == IT_STRATEGY_GLOBAL_ELBO)
         rc = it_error_set(IT_E_INVALID, "%s: its rates depend on its corpus statistic (global_elbo), which is at its "
                           "end: give --avg-rate (and --elbo-stat) to re-allocate, a file instead of stdin, or "
                           "--full-rate", input);
