@@ -9,6 +9,7 @@
 #include "infotok/shard.h"
 #include "infotok/core.h"
 #include "infotok/rate.h"
+#include "formats/shard_internal.h"
 
 struct it_record_reader {
     int kind;
@@ -77,12 +78,23 @@ fail:
 int it_record_reader_kind(const it_record_reader *r) { return r->kind; }
 const char *it_record_reader_name(const it_record_reader *r) { return r->name; }
 
+static int slim_refusal(const it_record_reader *r);
+
 int it_record_reader_reallocate(it_record_reader *r, const it_allocation *a)
 {
+    if (r->shard && shard_iter_slim(r->shard))
+        return slim_refusal(r);
     r->realloc = 1;
     r->alloc = *a;
     r->alloc_rec = it_allocation_record(a);
     return 0;
+}
+
+static int slim_refusal(const it_record_reader *r)
+{
+    return it_error_set(IT_E_UNSUPPORTED, "%s: a slim shard (it-pack --slim) keeps no ELBO maps, so it cannot be "
+                        "re-allocated (--avg-rate, --strategy, --full-rate): re-allocate the full shard it was made "
+                        "from, or use it at its stored rates", r->name);
 }
 
 static int source_next(it_record_reader *r, int *type)
@@ -119,6 +131,8 @@ static int rewrite_header(it_record_reader *r)
 static int reallocate_window(it_record_reader *r)
 {
     r->win = *source_window(r);
+    if (!r->win.elbo)
+        return slim_refusal(r);
     const size_t nt = (size_t)r->win.lt * r->win.lh * r->win.lw;
     if (nt > r->keep_cap) {
         uint8_t *k = realloc(r->keep, nt);

@@ -20,6 +20,10 @@ uint32_t shard_get_be32(const unsigned char *p);
 uint64_t shard_get_be64(const unsigned char *p);
 uint32_t shard_get_le32(const unsigned char *p);
 
+/* 1 when the iterated shard is slim (records.c refuses to re-allocate it). */
+struct it_shard_iter;
+int shard_iter_slim(const struct it_shard_iter *it);
+
 /* path + suffix, malloc'd. */
 char *shard_path_with(const char *path, const char *suffix);
 /* Appends the trailer (magic, data length, CRC-32 of the data) to the file open on fd. */

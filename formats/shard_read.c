@@ -32,7 +32,7 @@ struct it_shard {
     char *meta[META_KEYS];
     uint32_t videos;
     uint64_t windows;
-    int has_alloc;
+    int has_alloc, slim;
     it_alloc_rec alloc;
     it_shard_codec *codec;
 };
@@ -75,12 +75,16 @@ static int check_format(it_shard *s)
     json_t *o = json_loads(fmt, 0, &e);
     const char *name = json_string_value(json_object_get(o, "format"));
     json_int_t version = json_integer_value(json_object_get(o, "version"));
+    json_t *slim = json_object_get(o, "slim");
     int rc = 0;
     if (!name || strcmp(name, "infotok-shard") != 0)
         rc = it_error_set(IT_E_FORMAT, "%s: not a token shard (format entry %s)", s->name, fmt);
-    else if (version != IT_SHARD_VERSION)
-        rc = it_error_set(IT_E_UNSUPPORTED, "%s: shard version %lld is not supported (this build reads %d)",
-                          s->name, (long long)version, IT_SHARD_VERSION);
+    else if (version != IT_SHARD_VERSION && version != IT_SHARD_VERSION_SLIM)
+        rc = it_error_set(IT_E_UNSUPPORTED, "%s: shard version %lld is not supported (this build reads %d and %d)",
+                          s->name, (long long)version, IT_SHARD_VERSION, IT_SHARD_VERSION_SLIM);
+    else if ((version == IT_SHARD_VERSION_SLIM) != json_is_true(slim) || (slim && !json_is_boolean(slim)))
+        rc = it_error_set(IT_E_FORMAT, "%s: format entry %s: version 2 and \"slim\":true go together", s->name, fmt);
+    s->slim = version == IT_SHARD_VERSION_SLIM;
     json_decref(o);
     if (rc < 0)
         return rc;
@@ -164,6 +168,7 @@ void it_shard_close(it_shard **sp)
 }
 
 const char *it_shard_name(const it_shard *s) { return s->name; }
+int it_shard_is_slim(const it_shard *s) { return s->slim; }
 
 const char *it_shard_meta(const it_shard *s, const char *key)
 {
@@ -247,6 +252,9 @@ int it_shard_window(it_shard *s, uint32_t ordinal, uint32_t index, const it_wind
     int rc = it_shard_record_decode(s->codec, v.mv_data, v.mv_size, where, rec);
     if (rc < 0)
         return rc;
+    if (((*rec)->elbo == NULL) != (s->slim != 0))
+        return it_error_set(IT_E_FORMAT, "%s: a %s record in a %s shard", where, (*rec)->elbo ? "full" : "slim",
+                            s->slim ? "slim" : "full");
     if ((*rec)->video_ordinal != ordinal || (*rec)->window_index != index)
         return it_error_set(IT_E_FORMAT, "%s: the record says video %" PRIu32 " window %" PRIu32, where,
                             (*rec)->video_ordinal, (*rec)->window_index);
@@ -398,6 +406,7 @@ const char *it_shard_iter_json(const it_shard_iter *it)
 }
 
 const it_window_rec *it_shard_iter_window(const it_shard_iter *it) { return it->rec; }
+int shard_iter_slim(const it_shard_iter *it) { return it->s->slim; }
 const it_alloc_rec *it_shard_iter_alloc(const it_shard_iter *it) { return it->s->has_alloc ? &it->s->alloc : NULL; }
 
 void it_shard_iter_free(it_shard_iter **itp)

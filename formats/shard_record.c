@@ -1,5 +1,6 @@
 /* shard_record.c: one window record as a shard value (infotok-shard(5)): a 16-byte frame
  * (magic, version, flags, body length, CRC-32 of the body) and the body as one zstd frame.
+ * A slim record (flag 2, it-pack --slim) has no ELBO map and stores only the kept tokens.
  *
  * The body stores arrays as byte planes (all low bytes, then all high bytes, ...): FSQ indices
  * and ELBO floats vary most in their low bytes, so planes give zstd long runs of similar
@@ -18,6 +19,7 @@
 #define VAL_HEAD 16
 #define BODY_FIXED 100
 #define FLAG_RATE 1u /* the window has a rate: mask present */
+#define FLAG_SLIM 2u /* no ELBO map; tokens: only the kept ones (all of them without a rate) */
 
 struct it_shard_codec {
     ZSTD_CCtx *cctx;
@@ -94,6 +96,12 @@ static size_t body_bytes(size_t nt, int has_rate)
     return BODY_FIXED + nt * 2 + nt * 4 + (has_rate ? (nt + 7) / 8 : 0);
 }
 
+/* A slim body: the stored (kept) tokens as two planes, then the mask. */
+static size_t slim_body_bytes(size_t nt, int has_rate, size_t kept)
+{
+    return BODY_FIXED + (has_rate ? kept : nt) * 2 + (has_rate ? (nt + 7) / 8 : 0);
+}
+
 static void put_fixed(unsigned char *p, const it_window_rec *r, uint32_t nt)
 {
     put64(p, r->video_id);
@@ -120,15 +128,25 @@ int it_shard_record_encode(it_shard_codec *c, const it_window_rec *r, const void
     if (rc < 0)
         return rc;
     const size_t nt = (size_t)r->lt * (size_t)r->lh * (size_t)r->lw;
-    const int has_rate = r->strategy != IT_STRATEGY_NONE;
-    const size_t nb = body_bytes(nt, has_rate);
+    const int has_rate = r->strategy != IT_STRATEGY_NONE, slim = r->elbo == NULL;
+    const size_t nb = slim ? slim_body_bytes(nt, has_rate, r->kept) : body_bytes(nt, has_rate);
     if ((rc = grow(&c->body, &c->body_cap, nb)) < 0 ||
         (rc = grow(&c->val, &c->val_cap, VAL_HEAD + ZSTD_compressBound(nb))) < 0)
         return rc;
     unsigned char *p = c->body;
     put_fixed(p, r, (uint32_t)nt);
     unsigned char *tok = p + BODY_FIXED, *el = tok + 2 * nt, *mask = el + 4 * nt;
-    for (size_t i = 0; i < nt; i++) {
+    if (slim) {
+        const size_t ns = has_rate ? r->kept : nt;
+        mask = tok + 2 * ns;
+        for (size_t i = 0, k = 0; i < nt; i++)
+            if (!has_rate || r->keep[i]) {
+                tok[k] = (unsigned char)r->indices[i];
+                tok[ns + k] = (unsigned char)(r->indices[i] >> 8);
+                k++;
+            }
+    }
+    for (size_t i = 0; i < nt && !slim; i++) {
         tok[i] = (unsigned char)r->indices[i];
         tok[nt + i] = (unsigned char)(r->indices[i] >> 8);
         const uint32_t b = f32_bits(r->elbo[i]);
@@ -145,7 +163,7 @@ int it_shard_record_encode(it_shard_codec *c, const it_window_rec *r, const void
         return it_error_set(IT_E_INTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(z));
     memcpy(c->val, VAL_MAGIC, 4);
     c->val[4] = VAL_VERSION;
-    c->val[5] = has_rate ? FLAG_RATE : 0;
+    c->val[5] = (has_rate ? FLAG_RATE : 0) | (slim ? FLAG_SLIM : 0);
     c->val[6] = c->val[7] = 0;
     put32(c->val + 8, (uint32_t)nb);
     put32(c->val + 12, it_crc32(0, p, nb));
@@ -180,10 +198,10 @@ int it_shard_record_decode(it_shard_codec *c, const void *val, size_t len, const
     *out = NULL;
     if (len < VAL_HEAD || memcmp(v, VAL_MAGIC, 4) != 0)
         return it_error_set(IT_E_FORMAT, "%s: not a window record (%zu bytes, bad magic)", where, len);
-    if (v[4] != VAL_VERSION || (v[5] & ~FLAG_RATE) || v[6] || v[7])
+    if (v[4] != VAL_VERSION || (v[5] & ~(FLAG_RATE | FLAG_SLIM)) || v[6] || v[7])
         return it_error_set(IT_E_UNSUPPORTED, "%s: record version %u flags %u is not supported",
                             where, (unsigned)v[4], (unsigned)v[5]);
-    const int has_rate = v[5] & FLAG_RATE;
+    const int has_rate = v[5] & FLAG_RATE, slim = (v[5] & FLAG_SLIM) != 0;
     const size_t nb = get32(v + 8);
     if (nb < BODY_FIXED || nb > IT_STREAM_MAX_PAYLOAD)
         return it_error_set(IT_E_FORMAT, "%s: record body of %zu bytes is out of range", where, nb);
@@ -220,13 +238,32 @@ int it_shard_record_decode(it_shard_codec *c, const void *val, size_t len, const
     if (nt == 0 || nt > IT_STREAM_MAX_TOKENS || r->lt <= 0 || r->lh <= 0 || r->lw <= 0 ||
         (uint64_t)r->lt * (uint64_t)r->lh * (uint64_t)r->lw != nt)
         return it_error_set(IT_E_FORMAT, "%s: token count %" PRIu64 " does not match the latent grid", where, nt);
-    if ((has_rate != 0) != (r->strategy != IT_STRATEGY_NONE) || nb != body_bytes(nt, has_rate))
+    if ((has_rate != 0) != (r->strategy != IT_STRATEGY_NONE) || (has_rate && r->kept > nt) ||
+        nb != (slim ? slim_body_bytes(nt, has_rate, r->kept) : body_bytes(nt, has_rate)))
         return it_error_set(IT_E_FORMAT, "%s: record body of %zu bytes does not fit %" PRIu64 " tokens",
                             where, nb, nt);
     if ((rc = grow_tokens(c, nt)) < 0)
         return rc;
     const unsigned char *tok = p + BODY_FIXED, *el = tok + 2 * nt, *mask = el + 4 * nt;
-    for (size_t i = 0; i < nt; i++) {
+    if (slim) {
+        /* dropped positions read as index 0: the decoder never looks at them */
+        const size_t ns = has_rate ? r->kept : nt;
+        size_t k = 0;
+        mask = tok + 2 * ns;
+        for (size_t i = 0; i < nt; i++) {
+            c->keep[i] = has_rate ? (mask[i >> 3] >> (i & 7)) & 1 : 0;
+            if (has_rate && !c->keep[i]) {
+                c->indices[i] = 0;
+                continue;
+            }
+            if (k == ns) /* the mask keeps more tokens than the record stores */
+                return it_error_set(IT_E_FORMAT, "%s: the mask keeps more than kept=%" PRIu32 " tokens", where,
+                                    r->kept);
+            c->indices[i] = (uint16_t)(tok[k] | tok[ns + k] << 8);
+            k++;
+        }
+    }
+    for (size_t i = 0; i < nt && !slim; i++) {
         c->indices[i] = (uint16_t)(tok[i] | tok[nt + i] << 8);
         uint32_t b = 0;
         for (int k = 0; k < 4; k++)
@@ -235,7 +272,7 @@ int it_shard_record_decode(it_shard_codec *c, const void *val, size_t len, const
         c->keep[i] = has_rate ? (mask[i >> 3] >> (i & 7)) & 1 : 0;
     }
     r->indices = c->indices;
-    r->elbo = c->elbo;
+    r->elbo = slim ? NULL : c->elbo;
     r->keep = has_rate ? c->keep : NULL;
     if ((rc = it_window_rec_check(r, where)) < 0)
         return rc;

@@ -40,6 +40,7 @@ struct it_shard_writer {
     pending *pend;
     size_t npend, cap_pend;
     char *header, *provenance;
+    int slim;
     /* the open video */
     int open;
     char *video_json;
@@ -137,6 +138,7 @@ int it_shard_writer_new(it_shard_writer **out, const char *path, const char *hea
     it_shard_writer *w = calloc(1, sizeof *w);
     IT_CHECK_ALLOC(w, "a shard writer");
     w->batch = opts && opts->batch ? opts->batch : 256;
+    w->slim = opts && opts->slim;
     w->mapsize = opts && opts->map_size ? opts->map_size : (size_t)64 << 20;
     w->path = dupstr(path);
     w->header = dupstr(header_json);
@@ -164,7 +166,11 @@ int it_shard_writer_new(it_shard_writer **out, const char *path, const char *hea
     if (err)
         IT_FAIL(IT_E_IO, "%s: cannot create the tables: %s", w->partial, mdb_strerror(err));
     char fmt[96];
-    snprintf(fmt, sizeof fmt, "{\"format\":\"infotok-shard\",\"version\":%d}", IT_SHARD_VERSION);
+    if (w->slim)
+        snprintf(fmt, sizeof fmt, "{\"format\":\"infotok-shard\",\"version\":%d,\"slim\":true}",
+                 IT_SHARD_VERSION_SLIM);
+    else
+        snprintf(fmt, sizeof fmt, "{\"format\":\"infotok-shard\",\"version\":%d}", IT_SHARD_VERSION);
     IT_TRY(put(w, SHARD_DBI_META, "format", 6, fmt, strlen(fmt) + 1));
     IT_TRY(put(w, SHARD_DBI_META, "header", 6, w->header, strlen(w->header) + 1));
     IT_TRY(put(w, SHARD_DBI_META, "provenance", 10, w->provenance, strlen(w->provenance) + 1));
@@ -209,9 +215,16 @@ int it_shard_write_window(it_shard_writer *w, const it_window_rec *rec)
         return it_error_set(IT_E_INVALID, "%s: window %" PRIu32 " of video %" PRIu32
                             " does not follow the open video %" PRIu32 " window %" PRIu32,
                             w->partial, rec->window_index, rec->video_ordinal, w->ordinal, w->next_window);
+    if (!w->slim && !rec->elbo)
+        return it_error_set(IT_E_INVALID, "%s: window %" PRIu32 " of video %" PRIu32 " has no ELBO map (it comes from "
+                            "a slim shard): it can only go into a slim shard (--slim)", w->partial, rec->window_index,
+                            rec->video_ordinal);
+    it_window_rec slim = *rec;
+    if (w->slim)
+        slim.elbo = NULL;
     const void *val;
     size_t len;
-    int rc = it_shard_record_encode(w->codec, rec, &val, &len);
+    int rc = it_shard_record_encode(w->codec, &slim, &val, &len);
     if (rc < 0)
         return rc;
     unsigned char key[8];

@@ -25,7 +25,7 @@
 #define CRC_BYTES 4
 #define WINDOW_FIXED_BYTES 96   /* the window payload before indices[NT] */
 #define ALLOC_BYTES 24
-#define MAX_INDEX 64000         /* FSQ codebook size: indices are < this */
+#define MAX_INDEX IT_STREAM_CODEBOOK
 #define ALLOC_RATE_MIN 0.0625f  /* avg_rate bounds of an allocation (IT_RATE_MIN in rate.h) */
 #define WHERE_MAX 320           /* "name: record N" prefix of every message */
 
@@ -312,6 +312,8 @@ static int check_window_arrays(const it_window_rec *r, const char *where)
         if (r->indices[i] >= MAX_INDEX)
             return it_error_set(IT_E_FORMAT, "%s: window token %zu has index %u, expected < %d",
                                 where, i, (unsigned)r->indices[i], MAX_INDEX);
+        if (!r->elbo)
+            continue; /* a slim shard's record: no map to check (shard.h) */
         if (!isfinite(r->elbo[i]) || r->elbo[i] < 0)
             return it_error_set(IT_E_FORMAT, "%s: window token %zu has ELBO %g, expected a finite number >= 0",
                                 where, i, (double)r->elbo[i]);
@@ -320,7 +322,7 @@ static int check_window_arrays(const it_window_rec *r, const char *where)
     /* The same computation as it_elbo_window_mean (src/rate.c): the corpus statistic is built
      * from elbo_mean, so a value that disagrees with the map would skew every rate. */
     const float mean = (float)(sum / (double)nt);
-    if (mean != r->elbo_mean)
+    if (r->elbo && mean != r->elbo_mean)
         return it_error_set(IT_E_FORMAT, "%s: window elbo_mean %.9g differs from the mean of its ELBO map %.9g",
                             where, (double)r->elbo_mean, (double)mean);
     if (r->strategy != IT_STRATEGY_NONE) {

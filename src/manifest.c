@@ -4,9 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
 #include <jansson.h>
 
 #include "error_internal.h"
+#include "infotok/stream.h"
 
 void it_source_id(const it_source *src, char id[17])
 {
@@ -16,6 +20,58 @@ void it_source_id(const it_source *src, char id[17])
     for (int k = 0; k < 2; k++)
         h = it_fnv1a64(h, parts[k], strlen(parts[k]) + 1);
     snprintf(id, 17, "%016llx", (unsigned long long)h);
+}
+
+int it_source_content_id(const it_source *src, char id[17])
+{
+    enum { CHUNK = 1 << 16 };
+    uint64_t h = IT_FNV1A64_INIT;
+    int rc = 0;
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf)
+        return it_error_set(IT_E_NOMEM, "out of memory");
+    if (!src->member) {
+        FILE *f = fopen(src->path, "rb");
+        if (!f) {
+            rc = it_error_set(errno == ENOENT ? IT_E_NOTFOUND : IT_E_IO, "%s: %s", src->path, strerror(errno));
+        } else {
+            size_t n;
+            while ((n = fread(buf, 1, CHUNK, f)) > 0)
+                h = it_fnv1a64(h, buf, n);
+            if (ferror(f))
+                rc = it_error_set(IT_E_IO, "%s: read error", src->path);
+            fclose(f);
+        }
+    } else {
+        struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        int found = 0;
+        if (!a) {
+            free(buf);
+            return it_error_set(IT_E_NOMEM, "out of memory");
+        }
+        archive_read_support_format_tar(a);
+        archive_read_support_format_zip(a);
+        archive_read_support_filter_all(a);
+        if (archive_read_open_filename(a, src->path, CHUNK) != ARCHIVE_OK) {
+            rc = it_error_set(IT_E_IO, "%s: %s", src->path, archive_error_string(a));
+        } else {
+            while (!found && archive_read_next_header(a, &e) == ARCHIVE_OK)
+                found = strcmp(archive_entry_pathname(e), src->member) == 0;
+            la_ssize_t n;
+            while (found && (n = archive_read_data(a, buf, CHUNK)) > 0)
+                h = it_fnv1a64(h, buf, (size_t)n);
+            if (!found)
+                rc = it_error_set(IT_E_NOTFOUND, "%s: no member %s", src->path, src->member);
+            else if (n < 0)
+                rc = it_error_set(IT_E_IO, "%s: member %s: %s", src->path, src->member, archive_error_string(a));
+        }
+        archive_read_free(a);
+    }
+    free(buf);
+    if (rc == 0)
+        snprintf(id, 17, "%016llx", (unsigned long long)h);
+    return rc;
 }
 
 /* Unknown values are JSON null rather than sentinels. */
@@ -115,7 +171,18 @@ int it_manifest_parse(const char *line, size_t len, const char *where, it_manife
     IT_TRY(get_string(o, "path", 1, &e->path, where));
     IT_TRY(get_string(o, "member", 0, &e->member, where));
     it_source src = {e->path, e->member};
-    it_source_id(&src, e->id);
+    char *given = NULL;
+    uint64_t idv;
+    IT_TRY(get_string(o, "id", 0, &given, where));
+    if (given && it_video_id_parse(given, &idv) < 0) {
+        free(given);
+        IT_FAIL(IT_E_FORMAT, "%s: \"id\" is not 16 lowercase hex digits", where);
+    }
+    if (given)
+        snprintf(e->id, sizeof e->id, "%s", given);
+    else
+        it_source_id(&src, e->id);
+    free(given);
     char *status = NULL;
     IT_TRY(get_string(o, "status", 0, &status, where));
     e->ok = !status || strcmp(status, "ok") == 0;

@@ -25,6 +25,7 @@ SHELL_TESTS = \
 	tests/cli/test_video.sh tests/cli/test_windows.sh tests/cli/test_scan.sh tests/cli/test_manpages.sh \
 	tests/cli/test_encode.sh tests/cli/test_decode.sh tests/cli/test_stats.sh tests/cli/test_balance.sh \
 	tests/cli/test_allocation.sh tests/cli/test_slurm.sh tests/cli/test_examples.sh tests/cli/test_public_api.sh \
+	tests/cli/test_export.sh tests/cli/test_slim.sh tests/cli/test_progress.sh \
 	tests/unit/test_decode.sh tests/unit/test_quality.sh tests/formats/test_convert.sh \
 	tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/model/test_official.sh
 TESTS += $(SHELL_TESTS)

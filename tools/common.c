@@ -94,6 +94,26 @@ int parse_double(const char *opt, const char *s, double min, double max, double 
     return 0;
 }
 
+int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    uint64_t mul = 1;
+    if (*end == 'K' || *end == 'k')
+        mul = 1ull << 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        mul = 1ull << 20, end++;
+    else if (*end == 'G' || *end == 'g')
+        mul = 1ull << 30, end++;
+    if (errno || end == s || *end || v == 0 || v > (UINT64_MAX >> 31) || s[0] == '-') {
+        print_error("invalid value '%s' for %s: expected a size such as 512M or 1G", s, opt);
+        return -1;
+    }
+    *out = v * mul;
+    return 0;
+}
+
 /* A non-negative integer environment variable; -1 if unset, -2 if malformed. */
 static long env_index(const char *name)
 {
@@ -219,13 +239,71 @@ double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int progress_mode = PROGRESS_AUTO;
+
+int parse_progress(const char *arg)
+{
+    static const char *const names[] = {"auto", "bar", "lines", "none"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(arg, names[i]) == 0) {
+            progress_mode = i;
+            return 0;
+        }
+    usage_error("invalid value '%s' for --progress: expected auto, bar, lines or none", arg);
+    return -1;
+}
+
 void progress_start(tool_progress *p, int64_t total, const char *unit, int quiet)
 {
     memset(p, 0, sizeof *p);
-    p->enabled = !quiet && isatty(STDERR_FILENO);
+    int mode = progress_mode;
+    if (mode == PROGRESS_AUTO)
+        mode = quiet ? PROGRESS_NONE : isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_LINES;
+    p->enabled = mode == PROGRESS_NONE ? 0 : mode;
+    p->final_line = progress_mode == PROGRESS_LINES;
     p->total = total;
     p->unit = unit;
-    p->start = now_seconds();
+    p->start = p->last_draw = now_seconds();
+    p->interval = PROGRESS_INTERVAL;
+    const char *env = getenv("IT_PROGRESS_INTERVAL");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (*end == '\0' && isfinite(v) && v >= 0)
+            p->interval = v;
+    }
+}
+
+static void clock_text(char *buf, size_t size, double s)
+{
+    long t = s > 0 && s < 1e9 ? (long)s : 0;
+    snprintf(buf, size, "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+void progress_format_line(const tool_progress *p, double elapsed, char *buf, size_t size)
+{
+    double rate = elapsed > 0 ? p->done / elapsed : 0;
+    char el[32], eta[32];
+    clock_text(el, sizeof el, elapsed);
+    if (p->total > 0) {
+        clock_text(eta, sizeof eta, rate > 0 ? (p->total - p->done) / rate : 0);
+        snprintf(buf, size, "%s: progress %lld/%lld %s (%.0f%%), %.2f/s, elapsed %s, ETA %s", the_tool,
+                 (long long)p->done, (long long)p->total, p->unit, 100.0 * (double)p->done / (double)p->total,
+                 rate, el, rate > 0 ? eta : "unknown");
+    } else {
+        snprintf(buf, size, "%s: progress %lld %s, %.2f/s, elapsed %s", the_tool, (long long)p->done, p->unit,
+                 rate, el);
+    }
+}
+
+static void progress_line(tool_progress *p, double t)
+{
+    char line[512];
+    progress_format_line(p, t - p->start, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+    p->last_draw = t;
+    p->lines++;
 }
 
 static void progress_draw(tool_progress *p, double t)
@@ -254,14 +332,23 @@ void progress_update(tool_progress *p, int64_t done)
         return;
     p->done = done;
     double t = now_seconds();
-    if (t - p->last_draw >= 0.1 || done == p->total)
+    if (p->enabled == PROGRESS_LINES) {
+        if (t - p->last_draw >= p->interval)
+            progress_line(p, t);
+    } else if (t - p->last_draw >= 0.1 || done == p->total) {
         progress_draw(p, t);
+    }
 }
 
 void progress_finish(tool_progress *p)
 {
     if (!p->enabled)
         return;
+    if (p->enabled == PROGRESS_LINES) {
+        if (p->final_line || p->lines) /* the last line says where the job ended */
+            progress_line(p, now_seconds());
+        return;
+    }
     progress_draw(p, now_seconds());
     fputc('\n', stderr);
 }

@@ -28,6 +28,8 @@ void print_version(void);
 /* Parse helpers: 0 on success, -1 (after print_error) on a bad value. */
 int parse_int(const char *opt, const char *s, long min, long max, long *out);
 int parse_double(const char *opt, const char *s, double min, double max, double *out);
+/* A byte count with an optional K, M or G suffix (powers of 1024), > 0. */
+int parse_size(const char *opt, const char *s, uint64_t *out);
 
 /* --shard I/N: I in [0, N), 0-based; "auto" takes them from a Slurm job array
  * (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT), "auto/N" from a
@@ -42,13 +44,23 @@ void shard_range(const tool_shard *sh, int64_t n, int64_t *begin, int64_t *end);
  * in task order gives the unsharded order. All zero weights: the same as shard_range. */
 void shard_range_weighted(const tool_shard *sh, const double *weight, int64_t n, int64_t *begin, int64_t *end);
 
-/* Progress on stderr, only when stderr is a terminal (and not quiet). */
+/* Progress on stderr (--progress=auto|bar|lines|none). auto: a bar redrawn in place when
+ * stderr is a terminal, else (Slurm, CI, a log file) one line every PROGRESS_INTERVAL
+ * seconds; -q means none unless --progress is given. The environment variable
+ * IT_PROGRESS_INTERVAL (seconds) overrides the interval of lines, for tests. */
+enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_NONE };
+#define PROGRESS_INTERVAL 30.0
+/* Parses --progress's value into the process-wide mode; -1 (after usage_error) on a bad value. */
+int parse_progress(const char *arg);
 typedef struct tool_progress {
-    int enabled;
+    int enabled;              /* PROGRESS_BAR, PROGRESS_LINES or 0 */
+    int lines, final_line;    /* lines printed; print one at the end (asked for, or some were) */
     int64_t total, done;
-    double start, last_draw;
+    double start, last_draw, interval;
     const char *unit;
 } tool_progress;
+/* One progress line (the lines mode), without newline, into buf: for tests of the format. */
+void progress_format_line(const tool_progress *p, double elapsed, char *buf, size_t size);
 void progress_start(tool_progress *p, int64_t total, const char *unit, int quiet);
 void progress_update(tool_progress *p, int64_t done);
 void progress_finish(tool_progress *p);
@@ -65,6 +77,7 @@ int make_parent_dirs(const char *path);
 enum {
     OPT_AVG_RATE = 0x4000, OPT_STRATEGY, OPT_ELBO_STAT, OPT_FULL_RATE, /* the rate group */
     OPT_CHECKPOINT, OPT_DEVICE, OPT_PRECISION,                         /* the model group */
+    OPT_PROGRESS,                                                      /* every long job */
     OPT_TOOL_FIRST                                                     /* a tool's own options */
 };
 #define RATE_LONGOPTS                                                                          \
@@ -72,6 +85,7 @@ enum {
     {"strategy", required_argument, NULL, OPT_STRATEGY},                                      \
     {"elbo-stat", required_argument, NULL, OPT_ELBO_STAT},                                    \
     {"full-rate", no_argument, NULL, OPT_FULL_RATE}
+#define PROGRESS_LONGOPT {"progress", required_argument, NULL, OPT_PROGRESS}
 #define MODEL_LONGOPTS                                                                         \
     {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},                                  \
     {"device", required_argument, NULL, OPT_DEVICE},                                          \

@@ -45,6 +45,8 @@ static const char usage_text[] =
     "                             own, from their header]\n"
     "  -@, --threads N            compute threads [1]\n"
     "  -q, --quiet                no progress bar\n"
+    "      --progress MODE        auto, bar, lines (one every 30 s) or none [auto:\n"
+    "                             a bar on a terminal, else lines]\n"
     "  -v, --verbose              more messages (a line per video written)\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show versions and exit\n"
@@ -227,7 +229,7 @@ int main(int argc, char **argv)
         {"range", required_argument, NULL, OPT_RANGE},
         RATE_LONGOPTS,
         MODEL_LONGOPTS,
-        {"quiet", no_argument, NULL, 'q'},
+        {"quiet", no_argument, NULL, 'q'}, PROGRESS_LONGOPT,
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -277,6 +279,7 @@ int main(int argc, char **argv)
                 return usage_error("invalid value '%s' for --range: expected A:B with A < B", optarg);
             break;
         }
+        case OPT_PROGRESS: if (parse_progress(optarg) < 0) return EXIT_USAGE; break;
         case 'q': o.quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;

@@ -47,6 +47,8 @@ static const char usage_text[] =
     "                             equal total duration (it-scan's metadata) [count]\n"
     "      --resume               with -o: keep the videos an interrupted run completed\n"
     "  -q, --quiet                no progress bar\n"
+    "      --progress MODE        auto, bar, lines (one every 30 s) or none [auto:\n"
+    "                             a bar on a terminal, else lines]\n"
     "  -v, --verbose              more messages\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show versions and exit\n"
@@ -418,7 +420,7 @@ int main(int argc, char **argv)
         {"shard", required_argument, NULL, OPT_SHARD},
         {"balance", required_argument, NULL, OPT_BALANCE},
         {"resume", no_argument, NULL, OPT_RESUME},
-        {"quiet", no_argument, NULL, 'q'},
+        {"quiet", no_argument, NULL, 'q'}, PROGRESS_LONGOPT,
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -453,6 +455,7 @@ int main(int argc, char **argv)
             by_duration = strcmp(optarg, "duration") == 0;
             break;
         case OPT_RESUME: resume = 1; break;
+        case OPT_PROGRESS: if (parse_progress(optarg) < 0) return EXIT_USAGE; break;
         case 'q': quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;

@@ -19,6 +19,7 @@ static const char usage_text[] =
     "       it-pack dump [--video ID] [--elbo] INPUT...\n"
     "       it-pack elbo-stat INPUT...\n"
     "       it-pack export --format megatron|npy|wds -o PREFIX INPUT...\n"
+    "       it-pack import -o PREFIX EXPORT.export.json\n"
     "Store token records in token shards (infotok-shard(5)) and read them back.\n"
     "\n"
     "INPUT is a token stream (infotok-stream(5), '-' for stdin) or a shard; create and merge\n"
@@ -34,13 +35,24 @@ static const char usage_text[] =
     "                             without it, computed from the inputs\n"
     "      --full-rate            drop rates and masks (records keep full-rate tokens)\n"
     "      --resume               keep the shards an interrupted run completed, skip their videos\n"
+    "      --slim                 drop the ELBO maps and dropped tokens: smaller shards for\n"
+    "                             final training sets, never re-allocatable\n"
     "Options of dump:\n"
     "      --video ID             only this video (16 hex digits; repeatable)\n"
     "      --elbo                 also print the per-token ELBO maps\n"
     "Options of export:\n"
-    "      --format F             megatron (.bin/.idx, uint16), npy, or wds (webdataset tar)\n"
+    "      --format F             megatron (.bin/.idx), npy, or wds (webdataset tar)\n"
+    "      --vocab-offset N       add N to every token id [0]\n"
+    "      --bos ID, --eod ID     ids before and after each video's tokens [none]\n"
+    "      --window-sep ID        id between consecutive windows [none]\n"
+    "      --shard-size SIZE      start a new output after SIZE bytes; outputs are named\n"
+    "                             PREFIX-000000, PREFIX-000001, ... [one output, PREFIX]\n"
+    "Options of import (an export back into records, as one slim shard PREFIX-00000):\n"
+    "  -o, --output PREFIX        shard name prefix\n"
     "Common:\n"
     "  -q, --quiet                no progress bar\n"
+    "      --progress MODE        auto, bar, lines (one every 30 s) or none [auto: a bar on\n"
+    "                             a terminal, else lines]\n"
     "  -v, --verbose              more messages\n"
     "  -h, --help                 show this help and exit\n"
     "      --version              show versions and exit\n"
@@ -87,6 +99,8 @@ int main(int argc, char **argv)
             return pack_elbo_stat(argc - 1, argv + 1);
         if (strcmp(cmd, "export") == 0)
             return pack_export(argc - 1, argv + 1);
+        if (strcmp(cmd, "import") == 0)
+            return pack_import(argc - 1, argv + 1);
     }
     return pack_create(argc, argv, 0);
 }

@@ -25,11 +25,15 @@ static const char usage_text[] =
     "  -a, --all-files      in directories and archives, probe every file, not only those\n"
     "                       with a video extension\n"
     "  -c, --count-frames   decode every video to count its frames exactly\n"
+    "      --id KIND        path: ids hash the path as written; content: they hash the\n"
+    "                       file's bytes (survive moves and renames; reads every byte) [path]\n"
     "  -@, --threads N      probe N videos at once [1]\n"
     "      --shard I/N      probe only slice I (0-based) of N of the sorted inputs\n"
     "                       (auto: from a Slurm job array; auto/N: a Kubernetes\n"
     "                       indexed job's JOB_COMPLETION_INDEX of N)\n"
     "  -q, --quiet          no progress bar\n"
+    "      --progress MODE  auto, bar, lines (one every 30 s) or none [auto:\n"
+    "                       a bar on a terminal, else lines]\n"
     "  -v, --verbose        more messages, FFmpeg's included\n"
     "  -h, --help           show this help and exit\n"
     "      --version        show versions and exit\n"
@@ -238,13 +242,17 @@ static int compare_entries(const void *a, const void *b)
 }
 
 /* Probe one entry and format its line; returns 1 if the input failed. */
-static int scan_one(const entry *e, int count_frames, char **line)
+static int scan_one(const entry *e, int count_frames, int content_id, char **line)
 {
     it_manifest_entry m = {.path = e->path, .member = e->member, .ok = 1};
     it_source src = {e->path, e->member};
     it_source_id(&src, m.id);
     it_probe_info *info = &m.info;
-    if (e->error) {
+    if (!e->error && content_id && it_source_content_id(&src, m.id) < 0) {
+        m.ok = 0;
+        m.error = (char *)it_error_message();
+        info->size = -1;
+    } else if (e->error) {
         m.ok = 0;
         m.error = e->error;
         info->size = -1;
@@ -266,16 +274,17 @@ static int scan_one(const entry *e, int count_frames, char **line)
 int main(int argc, char **argv)
 {
     tool_init("it-scan");
-    enum { OPT_SHARD = 256, OPT_VERSION };
+    enum { OPT_SHARD = 256, OPT_VERSION, OPT_ID };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'}, {"null", no_argument, NULL, '0'},
         {"all-files", no_argument, NULL, 'a'},    {"count-frames", no_argument, NULL, 'c'},
         {"threads", required_argument, NULL, '@'}, {"shard", required_argument, NULL, OPT_SHARD},
-        {"quiet", no_argument, NULL, 'q'},         {"verbose", no_argument, NULL, 'v'},
+        {"id", required_argument, NULL, OPT_ID},
+        {"quiet", no_argument, NULL, 'q'}, PROGRESS_LONGOPT,         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}};
     const char *output = NULL;
-    int nul = 0, count_frames = 0, quiet = 0, all_files = 0, c;
+    int nul = 0, count_frames = 0, quiet = 0, all_files = 0, content_id = 0, c;
     long threads = 1;
     tool_shard shard = {0, 1};
     opterr = 0; /* our own message, naming the tool rather than the libtool wrapper */
@@ -285,6 +294,12 @@ int main(int argc, char **argv)
         case '0': nul = 1; break;
         case 'a': all_files = 1; break;
         case 'c': count_frames = 1; break;
+        case OPT_PROGRESS: if (parse_progress(optarg) < 0) return EXIT_USAGE; break;
+        case OPT_ID:
+            if (strcmp(optarg, "path") != 0 && strcmp(optarg, "content") != 0)
+                return usage_error("invalid value '%s' for --id: expected path or content", optarg);
+            content_id = strcmp(optarg, "content") == 0;
+            break;
         case 'q': quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
         case '@':
@@ -356,7 +371,7 @@ int main(int argc, char **argv)
 #pragma omp parallel for schedule(dynamic, 1) ordered num_threads(threads) reduction(+ : failed)
     for (int64_t i = begin; i < end; i++) {
         char *line = NULL;
-        int r = scan_one(&list.v[i], count_frames, &line);
+        int r = scan_one(&list.v[i], count_frames, content_id, &line);
         failed += r != 0;
 #pragma omp ordered
         {

@@ -10,7 +10,8 @@ it_encode_SOURCES = tools/it-encode.c
 it_encode_LDADD = $(TOOL_LIBS)
 it_convert_SOURCES = tools/it-convert.c
 it_convert_LDADD = $(TOOL_LIBS)
-it_pack_SOURCES = tools/it-pack.c tools/pack.h tools/pack_create.c tools/pack_inspect.c tools/pack_export.c
+it_pack_SOURCES = tools/it-pack.c tools/pack.h tools/pack_create.c tools/pack_inspect.c tools/pack_export.c \
+	tools/pack_import.c
 it_pack_LDADD = $(TOOL_LIBS)
 it_decode_SOURCES = tools/it-decode.c
 it_decode_LDADD = $(TOOL_LIBS)

@@ -13,6 +13,7 @@ int pack_list(int argc, char **argv);
 int pack_dump(int argc, char **argv);
 int pack_elbo_stat(int argc, char **argv);
 int pack_export(int argc, char **argv);
+int pack_import(int argc, char **argv);
 
 /* Kept tokens of a window, in raster order, into out (room for NT); returns the count. */
 uint32_t pack_kept_tokens(const it_window_rec *r, uint16_t *out);

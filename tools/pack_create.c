@@ -31,7 +31,9 @@ typedef struct id_count { uint64_t id; uint32_t n; } id_count;
 typedef struct packer {
     const char *prefix;
     uint64_t shard_size;
-    int level, quiet;
+    int level, quiet, slim;
+    int carry;               /* slim inputs' shared global_elbo ALLOCATION, copied as it is */
+    it_alloc_rec carried;
     int realloc;             /* 1: records re-allocated with alloc (asked for, or adopted) */
     it_allocation alloc;
     char *provenance;
@@ -52,26 +54,6 @@ static char *shard_name(const char *prefix, uint32_t n)
     if (s)
         snprintf(s, len, "%s-%05" PRIu32 IT_SHARD_SUFFIX, prefix, n);
     return s;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    uint64_t mul = 1;
-    if (*end == 'K' || *end == 'k')
-        mul = 1ull << 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        mul = 1ull << 20, end++;
-    else if (*end == 'G' || *end == 'g')
-        mul = 1ull << 30, end++;
-    if (errno || end == s || *end || v == 0 || v > (UINT64_MAX >> 31)) {
-        print_error("invalid value '%s' for --shard-size: expected a size such as 512M or 1G", s);
-        return -1;
-    }
-    *out = v * mul;
-    return 0;
 }
 
 static char *provenance_json(int argc, char **argv)
@@ -186,8 +168,8 @@ static int resume_scan(packer *p)
  * stream's header, a shard's stored allocation. Returns 1 when that applies, 0 when not. */
 static int adopt_input_alloc(packer *p, char **inputs, int n)
 {
-    int global = 0, rc = 0;
-    for (int i = 0; i < n && rc == 0 && !global; i++) {
+    int global = 0, rc = 0, slim = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
         if (strcmp(inputs[i], "-") == 0)
             continue; /* checked when its header arrives */
         it_record_reader *r = NULL;
@@ -196,11 +178,13 @@ static int adopt_input_alloc(packer *p, char **inputs, int n)
         if ((rc = it_record_reader_open(&r, inputs[i])) == 0 && (rc = it_record_next(r, &type)) == 1 &&
             (rc = it_stream_header_parse(it_record_json(r), inputs[i], &h)) == 0)
             global = h.strategy == IT_STRATEGY_GLOBAL_ELBO;
-        if (rc == 0 && !global && it_record_reader_kind(r) == IT_RECORDS_SHARD) {
+        if (rc == 0 && it_record_reader_kind(r) == IT_RECORDS_SHARD) {
             it_shard *s = NULL;
             it_alloc_rec a;
-            if ((rc = it_shard_open(&s, inputs[i], 0)) == 0)
-                global = it_shard_alloc(s, &a) == 1 && a.strategy == IT_STRATEGY_GLOBAL_ELBO;
+            if ((rc = it_shard_open(&s, inputs[i], 0)) == 0) {
+                global |= it_shard_alloc(s, &a) == 1 && a.strategy == IT_STRATEGY_GLOBAL_ELBO;
+                slim |= it_shard_is_slim(s);
+            }
             it_shard_close(&s);
         }
         it_stream_header_clear(&h);
@@ -214,6 +198,13 @@ static int adopt_input_alloc(packer *p, char **inputs, int n)
     if (rc != IT_STAT_ALLOCATION)
         return it_error_set(IT_E_INVALID, "global_elbo inputs without their ALLOCATION record: give --avg-rate "
                             "(and --elbo-stat) to re-allocate them, or --full-rate");
+    if (slim) {
+        /* slim shards cannot be re-allocated, and need not be: their masks are copied, and the
+         * allocation they share goes into every output shard */
+        p->carry = 1;
+        p->carried = shared;
+        return 0;
+    }
     p->alloc.strategy = IT_STRATEGY_GLOBAL_ELBO;
     p->alloc.avg_rate = shared.avg_rate;
     return 1;
@@ -233,8 +224,8 @@ static int finish_shard(packer *p)
 {
     if (!p->w)
         return 0;
-    if (p->realloc && p->alloc.strategy == IT_STRATEGY_GLOBAL_ELBO && p->alloc.stat.count > 0) {
-        const it_alloc_rec a = it_allocation_record(&p->alloc);
+    if ((p->realloc && p->alloc.strategy == IT_STRATEGY_GLOBAL_ELBO && p->alloc.stat.count > 0) || p->carry) {
+        const it_alloc_rec a = p->carry ? p->carried : it_allocation_record(&p->alloc);
         int rc = it_shard_write_alloc(p->w, &a);
         if (rc < 0)
             return rc;
@@ -256,7 +247,7 @@ static int start_shard(packer *p)
     if (stat(name, &st) == 0)
         rc = it_error_set(IT_E_INVALID, "%s exists: give --resume to continue that run, or another prefix", name);
     else {
-        it_shard_write_opts o = {.zstd_level = p->level, .provenance_json = p->provenance};
+        it_shard_write_opts o = {.zstd_level = p->level, .provenance_json = p->provenance, .slim = p->slim};
         rc = it_shard_writer_new(&p->w, name, p->header, &o);
     }
     free(name);
@@ -291,7 +282,7 @@ static int take_header(packer *p, const char *json, const char *input)
     }
     if ((rc = it_stream_header_compatible(&p->first, p->first_name, &h, input)) < 0)
         rc = it_error_set(rc, "%s; shards hold one model's tokens", it_error_message());
-    else if (!p->realloc && h.strategy == IT_STRATEGY_GLOBAL_ELBO)
+    else if (!p->realloc && !p->carry && h.strategy == IT_STRATEGY_GLOBAL_ELBO)
         rc = it_error_set(IT_E_INVALID, "%s: its rates depend on its corpus statistic (global_elbo), which is at its "
                           "end: give --avg-rate (and --elbo-stat) to re-allocate, a file instead of stdin, or "
                           "--full-rate", input);
@@ -357,7 +348,7 @@ static int pack_input(packer *p, const char *path)
         }
         case IT_REC_ALLOCATION:
             /* re-allocated inputs: the reader's own record, written when a shard finishes */
-            if (!p->realloc)
+            if (!p->realloc && !p->carry)
                 rc = it_error_set(IT_E_INVALID, "%s: its rates depend on its corpus statistic (global_elbo): give "
                                   "--avg-rate (and --elbo-stat) to re-allocate, or --full-rate",
                                   it_record_reader_name(r));
@@ -374,9 +365,11 @@ static int pack_input(packer *p, const char *path)
 
 int pack_create(int argc, char **argv, int merge)
 {
-    enum { OPT_SIZE = OPT_TOOL_FIRST, OPT_LEVEL, OPT_RESUME, OPT_VERSION };
+    enum { OPT_SIZE = OPT_TOOL_FIRST, OPT_LEVEL, OPT_RESUME, OPT_VERSION, OPT_SLIM };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
+        {"slim", no_argument, NULL, OPT_SLIM},
+        PROGRESS_LONGOPT,
         {"shard-size", required_argument, NULL, OPT_SIZE},
         {"level", required_argument, NULL, OPT_LEVEL},
         RATE_LONGOPTS,
@@ -400,9 +393,11 @@ int pack_create(int argc, char **argv, int merge)
             continue;
         switch (c) {
         case 'o': p.prefix = optarg; break;
-        case OPT_SIZE: if (parse_size(optarg, &p.shard_size) < 0) return EXIT_USAGE; break;
+        case OPT_SIZE: if (parse_size("--shard-size", optarg, &p.shard_size) < 0) return EXIT_USAGE; break;
         case OPT_LEVEL: if (parse_int("--level", optarg, 1, 22, &level) < 0) return EXIT_USAGE; break;
         case OPT_RESUME: resume = 1; break;
+        case OPT_SLIM: p.slim = 1; break;
+        case OPT_PROGRESS: if (parse_progress(optarg) < 0) return EXIT_USAGE; break;
         case 'q': p.quiet = 1; break;
         case 'v': it_log_set_level(IT_LOG_DEBUG); break;
         case 'h': fputs(pack_usage(), stdout); return EXIT_OK;

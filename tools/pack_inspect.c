@@ -173,7 +173,9 @@ static void dump_window(const it_window_rec *w, int elbo)
             putchar('0' + w->keep[i]);
         printf("\n");
     }
-    if (elbo) {
+    if (elbo && !w->elbo) {
+        printf("ELBO\tnone\n"); /* a slim shard's record */
+    } else if (elbo) {
         printf("ELBO");
         for (size_t i = 0; i < nt; i++)
             printf("%c%.9g", i ? ' ' : '\t', (double)w->elbo[i]);

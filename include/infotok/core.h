@@ -148,8 +148,15 @@ int it_video_read(it_video *v, uint8_t *rgb, double *pts);
 /* ---- manifests: JSON Lines, one video per line (it-scan's output, it-encode's input) ---- */
 /* The stable id of a source: 16 hex digits of a 64-bit FNV-1a hash of path, NUL, member. */
 void it_source_id(const it_source *src, char id[17]);
+/* The content id of a source (it-scan --id content): 16 hex digits of the 64-bit FNV-1a hash
+ * of its bytes (a member's bytes for an archive member), so that it survives renaming and
+ * moving, and two copies of one file share it. Reads the whole file. IT_E_IO / IT_E_NOTFOUND
+ * naming the source when it cannot be read. */
+int it_source_content_id(const it_source *src, char id[17]);
 
-/* One manifest line. Strings are owned by the entry (it_manifest_entry_clear frees them). */
+/* One manifest line. Strings are owned by the entry (it_manifest_entry_clear frees them).
+ * Its id is the line's "id" when it has one (it-scan writes one: a path or a content id),
+ * else it_source_id() of its path and member. */
 typedef struct it_manifest_entry {
     char id[17];
     char *path, *member;   /* member NULL for a plain file */

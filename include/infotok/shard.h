@@ -29,6 +29,12 @@ extern "C" {
 #endif
 
 #define IT_SHARD_VERSION 1
+/* Slim shards (it-pack --slim) are version 2 with "slim":true in their format entry, so that
+ * readers from before slim shards refuse them instead of misreading them; full shards are
+ * still written as version 1. A slim shard's window records have no ELBO map (elbo == NULL)
+ * and store only the kept tokens (the indices at dropped positions read as 0): they decode
+ * at their stored rates but cannot be re-allocated. */
+#define IT_SHARD_VERSION_SLIM 2
 #define IT_SHARD_SUFFIX ".itshard"
 #define IT_SHARD_PARTIAL_SUFFIX ".partial"
 
@@ -37,7 +43,8 @@ extern "C" {
 typedef struct it_shard_codec it_shard_codec; /* zstd contexts and scratch; one per thread */
 int it_shard_codec_new(it_shard_codec **out, int zstd_level);
 void it_shard_codec_free(it_shard_codec **c);
-/* Encodes rec into a value (owned by the codec, valid until its next call). */
+/* Encodes rec into a value (owned by the codec, valid until its next call). A record with
+ * elbo == NULL is encoded slim (no map, only the kept tokens). */
 int it_shard_record_encode(it_shard_codec *c, const it_window_rec *rec, const void **val, size_t *len);
 /* Decodes and checks a value (CRC-32, sizes, every window invariant). *out points into the
  * codec's buffers, valid until its next call. where names the record in messages. */
@@ -52,6 +59,7 @@ typedef struct it_shard_write_opts {
     unsigned batch;        /* records per transaction; 0: 256 */
     const char *provenance_json; /* object: tool, versions, command line, inputs */
     size_t map_size;       /* the first LMDB map size; 0: 64 MiB. It doubles when full. */
+    int slim;              /* 1: a slim shard: ELBO maps dropped, only kept tokens stored */
 } it_shard_write_opts;
 #define IT_SHARD_DEFAULT_LEVEL 9
 
@@ -62,6 +70,7 @@ int it_shard_writer_new(it_shard_writer **out, const char *path, const char *hea
 /* The stream's record sequence, as in tokstream.h; video ordinals are the shard's own
  * (0, 1, ... in each shard): the caller renumbers. */
 int it_shard_write_video(it_shard_writer *w, const char *video_json);
+/* A slim writer drops rec's ELBO map; a full one refuses a record without one (IT_E_INVALID). */
 int it_shard_write_window(it_shard_writer *w, const it_window_rec *rec);
 int it_shard_write_video_end(it_shard_writer *w, const char *end_json);
 int it_shard_write_alloc(it_shard_writer *w, const it_alloc_rec *a);
@@ -83,6 +92,8 @@ typedef struct it_shard it_shard;
 int it_shard_open(it_shard **out, const char *path, unsigned flags);
 void it_shard_close(it_shard **s);
 const char *it_shard_name(const it_shard *s);
+/* 1 for a slim shard (IT_SHARD_VERSION_SLIM): no ELBO maps, not re-allocatable. */
+int it_shard_is_slim(const it_shard *s);
 /* Meta entries as NUL-terminated JSON: "format", "header", "provenance", "stats", "complete";
  * NULL if absent. Valid while the shard is open. */
 const char *it_shard_meta(const it_shard *s, const char *key);

@@ -47,6 +47,8 @@ const char *it_strategy_name(int strategy); /* "none" for IT_STRATEGY_NONE */
 /* Limits a reader enforces (a window of 49 latent frames at 96x96 tokens is the model's max). */
 #define IT_STREAM_MAX_PAYLOAD (256u << 20)
 #define IT_STREAM_MAX_TOKENS (49 * 96 * 96)
+/* The FSQ codebook size: every index is below it. */
+#define IT_STREAM_CODEBOOK 64000
 
 /* One window. Dimension letters: NT = lt * lh * lw tokens, raster order (t, h, w). */
 typedef struct it_window_rec {

@@ -1,7 +1,9 @@
 /* test_shard: the shard C API on synthetic records: a map far too small for the data grows
  * while writing; random access by ordinal, window and video id (a duplicated id finds both
  * copies); iteration gives back every record; verify accepts the shard; a shard without its
- * completion (abort) leaves nothing; the writer refuses out-of-sequence records. */
+ * completion (abort) leaves nothing; the writer refuses out-of-sequence records. Slim records
+ * keep the kept tokens and masks only; a slim shard refuses re-allocation, a full writer
+ * refuses slim records. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "infotok/shard.h"
 #include "infotok/core.h"
 #include "infotok/rate.h"
+#include "infotok/records.h"
 
 static int failures;
 #define CHECK(c)                                                                \
@@ -139,6 +142,67 @@ int main(void)
     it_shard_writer_abort(&w);
     snprintf(partial, sizeof partial, "%s.partial", other);
     CHECK(access(other, F_OK) != 0 && access(partial, F_OK) != 0);
+    unlink(path);
+
+    /* slim records: with and without a rate, through the codec */
+    it_shard_codec *c = NULL;
+    CHECK(it_shard_codec_new(&c, 1) == 0);
+    for (uint32_t i = 0; c && i < 2; i++) {
+        it_window_rec r;
+        make_window(&r, ix, el, keep, 0x42, 0, i); /* window 1 has a rate */
+        const float mean = r.elbo_mean;
+        const void *full, *slim;
+        size_t lf, ls;
+        CHECK(it_shard_record_encode(c, &r, &full, &lf) == 0);
+        r.elbo = NULL;
+        CHECK(it_shard_record_encode(c, &r, &slim, &ls) == 0);
+        CHECK(ls < lf / 2); /* random tokens: the map and dropped tokens were most of it */
+        const it_window_rec *d = NULL;
+        CHECK(it_shard_record_decode(c, slim, ls, "slim", &d) == 0);
+        if (!d)
+            continue;
+        CHECK(d->elbo == NULL && d->elbo_mean == mean && d->kept == r.kept && d->strategy == r.strategy);
+        int same = 1;
+        for (int k = 0; k < NT; k++)
+            same &= r.keep ? (d->keep[k] == r.keep[k] && d->indices[k] == (r.keep[k] ? ix[k] : 0))
+                           : d->indices[k] == ix[k];
+        CHECK(same && (r.keep != NULL) == (d->keep != NULL));
+    }
+    it_shard_codec_free(&c);
+    /* a slim shard: written from full records, marked, refusing re-allocation */
+    it_shard_write_opts so = {.zstd_level = 1, .slim = 1};
+    CHECK(it_shard_writer_new(&w, path, "{\"model\":{}}", &so) == 0);
+    CHECK(it_shard_write_video(w, "{\"id\":\"0000000000000042\",\"ordinal\":0}") == 0);
+    for (uint32_t i = 0; i < 2; i++) {
+        it_window_rec r;
+        make_window(&r, ix, el, keep, 0x42, 0, i);
+        CHECK(it_shard_write_window(w, &r) == 0);
+    }
+    CHECK(it_shard_write_video_end(w, "{\"ordinal\":0,\"id\":\"0000000000000042\",\"status\":\"ok\",\"windows\":2,"
+                                      "\"frames\":61}") == 0);
+    CHECK(it_shard_writer_finish(&w) == 0);
+    CHECK(it_shard_verify(path) == 0);
+    CHECK(it_shard_open(&s, path, 0) == 0);
+    if (s) {
+        const it_window_rec *r;
+        CHECK(it_shard_is_slim(s) == 1 && strstr(it_shard_meta(s, "format"), "\"slim\":true"));
+        CHECK(it_shard_window(s, 0, 1, &r) == 0 && r->elbo == NULL && r->keep != NULL);
+        it_shard_close(&s);
+    }
+    it_record_reader *rr = NULL;
+    it_allocation a = {IT_STRATEGY_STATIC, 0.25f, {0, 0}};
+    CHECK(it_record_reader_open(&rr, path) == 0);
+    CHECK(rr && it_record_reader_reallocate(rr, &a) == IT_E_UNSUPPORTED && strstr(it_error_message(), path) &&
+          strstr(it_error_message(), "slim"));
+    it_record_reader_free(&rr);
+    /* a full writer refuses a slim record */
+    CHECK(it_shard_writer_new(&w, other, "{}", &o) == 0);
+    CHECK(it_shard_write_video(w, "{\"id\":\"0000000000000042\",\"ordinal\":0}") == 0);
+    it_window_rec r;
+    make_window(&r, ix, el, keep, 0x42, 0, 0);
+    r.elbo = NULL;
+    CHECK(it_shard_write_window(w, &r) == IT_E_INVALID && strstr(it_error_message(), "--slim"));
+    it_shard_writer_abort(&w);
     unlink(path);
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
