@@ -3,7 +3,6 @@ over streams, single shards and shard sets, with and without ALLOCATION records,
 corpus statistic policy of infotok(7) (elbo_stat, the inputs' shared allocation, their own
 windows; mixtures refused)."""
 
-import json
 
 import numpy as np
 import pytest
@@ -25,8 +24,9 @@ def masks(lines):
     return out
 
 
-@pytest.mark.parametrize("strategy", ["static", "elbo", "global_elbo"])
-@pytest.mark.parametrize("rate", ["0.0625", "0.3", "1"])
+# each strategy once, and the two ends of the rate range
+@pytest.mark.parametrize("strategy, rate", [("static", "0.0625"), ("elbo", "1"), ("global_elbo", "0.3"),
+                                            ("global_elbo", "0.0625")])
 def test_shard_set(corpus, tmp_path, strategy, rate):
     inputs = [corpus.sa, corpus.sb]
     run("it-pack", "-q", "-o", tmp_path / "r", "--avg-rate", rate, "--strategy", strategy, *inputs)
@@ -73,12 +73,11 @@ def test_one_of_many(corpus, tmp_path):
 
 def test_elbo_stat(corpus):
     for inputs in ([corpus.a, corpus.b], [corpus.sa, corpus.sb], [corpus.sga]):
-        want = json.loads(run("it-pack", "elbo-stat", *inputs))
+        want = run("it-pack", "elbo-stat", *inputs).strip()
         got = infotok.ElboStat()
         for p in inputs:
             got.merge(infotok.rate.input_stat(str(p))[0])
-        assert json.loads(got.to_json()) == want
-        assert got.to_json() == run("it-pack", "elbo-stat", *inputs).strip()
+        assert got.to_json() == want and got == infotok.ElboStat.from_json(want)
 
 
 def test_mixture_refused(corpus):
