@@ -63,6 +63,10 @@ if [ $have_py = 1 ]; then
   it-pack dump g.itok | wmasks >g.want
   pydump g.itok | wmasks | cmp -s - g.want || fail "the Python reader's masks of it-encode's stream differ"
   pydump --avg-rate 0.5 a.itok b.itok | wmasks | cmp -s - g.want || fail "Python's global_elbo differs from it-encode's"
+  # rate 1 puts the bound on the map's minimum: ties with the bound are dropped by everyone
+  it-pack -q -o p1 --avg-rate 1 --strategy static a.itok || fail "it-pack --avg-rate 1 failed"
+  it-pack dump p1-00000.itshard | wmasks >p1.want
+  pydump --avg-rate 1 --strategy static a.itok | wmasks | cmp -s - p1.want || fail "Python's masks at rate 1 differ"
 fi
 
 # 2. A shard set packed apart, without ALLOCATION records: their stored sums.
