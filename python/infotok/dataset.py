@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from .errors import AllocationError
+from .errors import AllocationError, FormatError
 from .rate import allocation as _allocation, apply as _apply, corpus_stat
 from .records import strategy_code
 from .shard import Shard
@@ -84,6 +84,26 @@ def sample_from_windows(windows, maps=False):
     return s
 
 
+def _common_header(shards):
+    """The HEADER the shards share: what a consumer of tokens requires of it (model.hash and
+    window, infotok-stream(5)), and one model and window geometry for the whole set, since
+    tokens of two models (or precisions) mean different things."""
+    first = None
+    for s in shards:
+        h = s.header
+        model, window = h.get("model"), h.get("window")
+        hsh = model.get("hash") if isinstance(model, dict) else None
+        if not (isinstance(hsh, str) and len(hsh) == 16) or not isinstance(window, dict):
+            raise FormatError("%s: the header has no model.hash or window" % s.path)
+        key = (hsh, h.get("precision", "fp32"), window.get("temporal"), window.get("overlap"))
+        if first is None:
+            first = (s.path, key, h)
+        elif key != first[1]:
+            raise FormatError("%s and %s hold tokens of different models or windows (%s, %s): one dataset "
+                              "takes one model's tokens" % (first[0], s.path, first[1], key))
+    return first[2] if first else None
+
+
 class ShardDataset(_MapBase):
     """Map-style dataset of the videos of a list of shards, in shard order then ordinal order.
 
@@ -106,6 +126,7 @@ class ShardDataset(_MapBase):
             raise ValueError("no shards given")
         self.maps, self.transform = maps, transform
         self._shards = [Shard(p, check=check) for p in self.paths]
+        self.header = _common_header(self._shards)
         self.allocation = resolve_allocation(self.paths, avg_rate, strategy, elbo_stat, full_rate)
         keys = []
         for si, s in enumerate(self._shards):

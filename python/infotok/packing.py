@@ -62,11 +62,15 @@ def pack_sequences(samples, seq_len, bos=BOS, eod=EOD, sep=None, drop_last=False
         bv.append(np.full(t.size, doc, np.int64))
         doc += 1
         have += t.size
-        while have >= seq_len:
+        if have >= seq_len:  # join once, cut every full sequence, keep the rest
             t, p, w, v = (np.concatenate(x) for x in (bt, bp, bw, bv))
-            yield _sequence(t[:seq_len], p[:seq_len], w[:seq_len], v[:seq_len], seq_len, eod)
-            bt, bp, bw, bv = [t[seq_len:]], [p[seq_len:]], [w[seq_len:]], [v[seq_len:]]
-            have -= seq_len
+            at = 0
+            while have - at >= seq_len:
+                e = at + seq_len
+                yield _sequence(t[at:e], p[at:e], w[at:e], v[at:e], seq_len, eod)
+                at = e
+            bt, bp, bw, bv = [t[at:]], [p[at:]], [w[at:]], [v[at:]]
+            have -= at
     if have and not drop_last:
         t, p, w, v = (np.concatenate(x) for x in (bt, bp, bw, bv))
         n = seq_len - have

@@ -8,7 +8,7 @@ import pytest
 
 import infotok
 from infotok import dataset as dsmod
-from conftest import run
+from conftest import OPENCV, run
 
 try:
     import torch
@@ -178,3 +178,18 @@ def test_dataloader_two_workers_two_ranks(corpus, which):
     rest = [s["index"] for b in DataLoader(it2, batch_size=2, num_workers=2, collate_fn=infotok.collate_list)
             for s in b]
     assert [s["index"] for s in head] + rest == full
+
+
+def test_one_model_per_dataset(corpus, tmp_path):
+    """Shards of another model (the tiny test fixture) are refused next to the bundled one's."""
+    import os
+    tiny = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/model/fixtures/tiny.safetensors")
+    if not os.path.isfile(tiny):
+        pytest.skip("tests/model/fixtures/tiny.safetensors not found")
+    run("it-encode", "-q", "--checkpoint", tiny, "--crop", "32x32", "--full-rate", "-o", tmp_path / "t.itok",
+        os.path.join(OPENCV, "tree.avi"))
+    run("it-pack", "-q", "-o", tmp_path / "t", tmp_path / "t.itok")
+    other = str(tmp_path / "t-00000.itshard")
+    assert len(infotok.ShardDataset([other])) == 1
+    with pytest.raises(infotok.FormatError, match="different models"):
+        infotok.ShardDataset([str(corpus.sa), other])
