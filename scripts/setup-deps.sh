@@ -2,7 +2,7 @@
 # setup-deps.sh: install what infotok needs to build and test, from Debian's packages.
 # Idempotent: packages already present are left as they are. Run as root (or through sudo).
 #   scripts/setup-deps.sh            build + test dependencies
-#   scripts/setup-deps.sh --torch    also python3-torch, for regenerating model fixtures
+#   scripts/setup-deps.sh --torch    python3-torch (now always installed: the Python package's tests)
 #   scripts/setup-deps.sh --browser  also chromium, to render it-stats' figures in a test
 set -eu
 
@@ -10,8 +10,11 @@ build="build-essential autoconf automake libtool pkg-config
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   liblmdb-dev libzstd-dev libarchive-dev libjansson-dev"
 # Tests: real footage (opencv-doc), the ffmpeg CLI to make more, archive and JSON tools,
-# the shard readers' Python modules, and GNU parallel + a one-node Slurm for the examples.
+# the shard readers' Python modules, the Python package's tests (pytest; torch for its
+# DataLoader tests; venv, pip, setuptools and wheel for its offline install), and GNU
+# parallel + a one-node Slurm for the examples.
 test="ffmpeg opencv-doc libarchive-tools jq lmdb-utils zstd python3 python3-numpy python3-lmdb python3-zstandard
+  python3-pytest python3-torch python3-venv python3-pip python3-setuptools python3-wheel
   parallel slurmd slurmctld slurm-client munge"
 extra=""
 for arg in "$@"; do
