@@ -33,9 +33,11 @@ def _document(sample, bos, eod, sep):
     toks = np.asarray(sample["tokens"], np.int64)
     pos = np.asarray(sample["positions"], np.int32).reshape(-1, 3)
     win = np.asarray(sample["window"], np.int32)
-    if sep is not None and toks.size:
-        # SEP before the first token of every window but the first
-        cut = np.flatnonzero(np.diff(win) != 0) + 1
+    if sep is not None:
+        # SEP between consecutive windows, also around windows that kept no token, so that
+        # unpacking gives one array per window
+        nwin = len(sample["windows"]) if "windows" in sample else (int(win.max()) + 1 if win.size else 0)
+        cut = np.cumsum(np.bincount(win, minlength=nwin))[:-1] if nwin > 1 else np.zeros(0, np.int64)
         toks = np.insert(toks, cut, sep)
         pos = np.insert(pos, cut, -1, axis=0)
         win = np.insert(win, cut, -1)
@@ -106,22 +108,30 @@ def unpack_sequences(sequences, bos=BOS, eod=EOD, sep=None):
     """The inverse of pack_sequences: yield, per document, the list of its windows' token
     arrays (one array when packed without sep). Padding after the last EOD is dropped; a
     document cut by the end is yielded as far as it goes."""
+    def done(parts):
+        return [np.concatenate(c).astype(np.uint16) if c else np.zeros(0, np.uint16) for c in parts]
+
+    special = [bos, eod] + ([sep] if sep is not None else [])
     cur, in_doc = [], False
     for seq in sequences:
         toks = np.asarray(seq["tokens"] if isinstance(seq, dict) else seq)
-        mask = np.asarray(seq["loss_mask"]) if isinstance(seq, dict) else np.ones(toks.size, bool)
-        for x in toks[mask]:
-            x = int(x)
+        if isinstance(seq, dict):
+            toks = toks[np.asarray(seq["loss_mask"], bool)]
+        prev = 0
+        # slices between special ids go whole into the current window
+        for j in list(np.flatnonzero(np.isin(toks, special))) + [toks.size]:
+            if in_doc and j > prev:
+                cur[-1].append(toks[prev:j])
+            if j == toks.size:
+                break
+            x = int(toks[j])
             if x == bos:
                 cur, in_doc = [[]], True
-            elif not in_doc:
-                continue
-            elif x == eod:
-                yield [np.array(c, np.uint16) for c in cur]
+            elif in_doc and x == eod:
+                yield done(cur)
                 in_doc = False
-            elif sep is not None and x == sep:
+            elif in_doc:  # sep
                 cur.append([])
-            else:
-                cur[-1].append(x)
+            prev = j + 1
     if in_doc:
-        yield [np.array(c, np.uint16) for c in cur]
+        yield done(cur)

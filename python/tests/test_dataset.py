@@ -193,3 +193,24 @@ def test_one_model_per_dataset(corpus, tmp_path):
     assert len(infotok.ShardDataset([other])) == 1
     with pytest.raises(infotok.FormatError, match="different models"):
         infotok.ShardDataset([str(corpus.sa), other])
+
+
+def test_without_torch(corpus):
+    """With torch absent (its import blocked), the datasets are plain objects that work the same."""
+    import os
+    import subprocess
+    import sys
+    code = """
+import sys
+sys.modules["torch"] = None  # import torch now raises ImportError
+import infotok
+paths = sys.argv[1:]
+it = infotok.ShardIterable(paths, seed=5, buffer_size=3, rank=1, world_size=2)
+assert infotok.ShardIterable.__mro__[1] is object
+got = [s["index"] for s in it]
+assert got == [int(i) for i in it.order()] and len(got) == 4, got
+print(len(infotok.ShardDataset(paths)))
+"""
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    p = subprocess.run([sys.executable, "-c", code] + corpus.many, capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and p.stdout.strip() == "8", p.stderr
