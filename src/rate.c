@@ -101,6 +101,9 @@ int it_rate_apply(it_window_rec *rec, int strategy, float rate, uint8_t *keep_bu
     size_t kept = 0;
     if (!(rate >= 0.0f && rate <= 1.0f))
         return it_error_set(IT_E_INVALID, "rate %g outside [0, 1]", (double)rate);
+    if (!rec->elbo)
+        return it_error_set(IT_E_UNSUPPORTED, "window %" PRIu32 " of video %016" PRIx64 " has no ELBO map (a slim "
+                            "shard's record): it cannot be re-allocated", rec->window_index, rec->video_id);
     /* One host function on the stored map, whatever backend computed it: masks made at
      * encode time and at pack time then agree bit for bit. */
     int rc = it_quantile_mask(nt, rec->elbo, rate, keep_buf, &kept, NULL);
@@ -115,6 +118,9 @@ int it_rate_apply(it_window_rec *rec, int strategy, float rate, uint8_t *keep_bu
 
 int it_allocation_apply(const it_allocation *a, it_window_rec *rec, uint8_t *keep_buf)
 {
+    /* a slim record's dropped tokens are gone: full rate would decode zeros */
+    if (!rec->elbo)
+        return it_rate_apply(rec, a->strategy, 0.0f, keep_buf);
     if (a->strategy == IT_STRATEGY_NONE) {
         rec->strategy = IT_STRATEGY_NONE;
         rec->rate = 0;

@@ -48,6 +48,7 @@ float it_rate_for_window(int strategy, float avg_rate, float window_mean, float 
  * or it is set to buf), kept count. The mask is spec §4.6: strict '>' against the fp32
  * linearly interpolated quantile at 1 - rate (ties at the bound are dropped). */
 int it_rate_apply(it_window_rec *rec, int strategy, float rate, uint8_t *keep_buf);
+/* (IT_E_UNSUPPORTED for a record without an ELBO map: a slim shard's, infotok-shard(5).) */
 
 /* ---- the one allocation policy, shared by every tool (infotok(7), "RATE ALLOCATION") ---- */
 
@@ -60,7 +61,8 @@ typedef struct it_allocation {
 } it_allocation;
 
 /* rec under a: its rate, mask (into keep_buf, NT bytes) and kept count, or no mask at all for
- * IT_STRATEGY_NONE. The same function in every tool: the same record and allocation give the
+ * IT_STRATEGY_NONE. A record without an ELBO map (a slim shard's) is refused with
+ * IT_E_UNSUPPORTED, as by it_rate_apply(). The same function in every tool: the same record and allocation give the
  * same mask, bit for bit. */
 int it_allocation_apply(const it_allocation *a, it_window_rec *rec, uint8_t *keep_buf);
 /* The ALLOCATION record a global_elbo allocation writes (strategy, rate, statistic). */
