@@ -26,7 +26,7 @@ SHELL_TESTS = \
 	tests/cli/test_encode.sh tests/cli/test_decode.sh tests/cli/test_stats.sh tests/cli/test_balance.sh \
 	tests/cli/test_allocation.sh tests/cli/test_slurm.sh tests/cli/test_examples.sh tests/cli/test_public_api.sh \
 	tests/unit/test_decode.sh tests/unit/test_quality.sh tests/formats/test_convert.sh \
-	tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/model/test_official.sh
+	tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/model/test_official.sh tests/train/test_posttrain.sh
 TESTS += $(SHELL_TESTS)
 EXTRA_DIST += $(SHELL_TESTS) tests/cli/lib.sh tests/cli/expected tests/data/make-videos.sh \
 	tests/formats/infotok_state_dict_keys.txt tests/formats/tiny_table.txt tests/formats/tiny_config.json \
@@ -36,7 +36,7 @@ EXTRA_DIST += $(SHELL_TESTS) tests/cli/lib.sh tests/cli/expected tests/data/make
 	tests/model/README.md tests/model/infotok_ref.py tests/model/safetensors_io.py tests/model/official_io.py \
 	tests/model/make_fixtures.py tests/model/make_official_pt.py tests/model/make_small2_fixture.py \
 	tests/model/verify_official.py tests/model/verify_official.txt tests/model/fixtures \
-	examples/slurm examples/parallel examples/pipeline.sh examples/tokenize_one.c examples/read_stream.py examples/read_shard.py
+	train examples/slurm examples/parallel examples/pipeline.sh examples/tokenize_one.c examples/read_stream.py examples/read_shard.py
 
 # The generated corpus (tests/data/make-videos.sh), made once before the tests run.
 check_DATA = tests/data/gen/.stamp

@@ -285,6 +285,8 @@ def main(argv=None):
     ap.add_argument("--export-raw", action="store_true", help="export the raw weights, not the EMA")
     ap.add_argument("--export-dtype", default="F32", choices=["F32", "BF16"])
     ap.add_argument("--metrics", help="JSON of evaluation results to record in the metadata")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop (with a checkpoint) once this step "
+                    "is reached, leaving the schedule of --steps intact (for time-limited jobs; --resume goes on)")
     ap.add_argument("--time-steps", type=int, default=0, help="time N steps and exit")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -394,6 +396,11 @@ def main(argv=None):
         if step % args.ckpt_every == 0 or step == args.steps:
             save_ckpt(args.ckpt, model, opt, step, args, hist,
                       None if wema is None else {"state": {k: v.cpu() for k, v in wema.state.items()}, "t": wema.t})
+        if args.stop_after and step >= args.stop_after and step < args.steps:
+            save_ckpt(args.ckpt, model, opt, step, args, hist,
+                      None if wema is None else {"state": {k: v.cpu() for k, v in wema.state.items()}, "t": wema.t})
+            print("stopped at step %d of %d (--stop-after); --resume continues" % (step, args.steps), flush=True)
+            return
     print("done", flush=True)
     if args.out:
         export(args.ckpt, args.out, args.export_dtype, args.metrics, args.export_raw)
