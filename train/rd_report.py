@@ -74,6 +74,10 @@ def decode_rgb(path, extra_in=()):
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3), (w, h)
 
 
+class X264Error(Exception):
+    pass
+
+
 def x264_roundtrip(frames, bits, preset, tmp, threads=2):
     """(decoded uint8 frames, stream bytes) of a two-pass x264 encode at `bits` total."""
     n, h, w, _ = frames.shape
@@ -83,8 +87,10 @@ def x264_roundtrip(frames, bits, preset, tmp, threads=2):
     base = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "%dx%d" % (w, h),
             "-r", "25", "-i", "-", "-c:v", "libx264", "-preset", preset, "-b:v", "%.3fk" % kbps,
             "-pix_fmt", "yuv420p", "-threads", str(threads), "-passlogfile", log]
-    subprocess.run(base + ["-pass", "1", "-f", "null", "-"], input=frames.tobytes(), check=True)
-    subprocess.run(base + ["-pass", "2", "-f", "h264", out], input=frames.tobytes(), check=True)
+    for extra in (["-pass", "1", "-f", "null", "-"], ["-pass", "2", "-f", "h264", out]):
+        r = subprocess.run(base + extra, input=frames.tobytes(), capture_output=True)
+        if r.returncode != 0:
+            raise X264Error(r.stderr.decode(errors="replace").strip().split("\n")[0][:200])
     size = os.path.getsize(out)
     dec, _ = decode_rgb(out)
     if dec.shape != frames.shape:
@@ -112,8 +118,19 @@ def cmd_x264(a):
                 # the last one that is within 3% over the budget (or the smallest)
                 target = r * full_bits
                 ask, best = target, None
-                for _ in range(3):
+                try:
                     dec, size = x264_roundtrip(src, ask, a.preset, tmp)
+                except X264Error as e:  # e.g. a budget below x264's minimum bitrate (tiny clips)
+                    res[str(r)]["videos"].append({"path": v["path"], "frames": len(src),
+                                                  "target_bpp": target / pixels, "error": str(e)})
+                    print("x264 r=%g %s: %s" % (r, v["path"], e), file=sys.stderr, flush=True)
+                    continue
+                for i in range(3):
+                    if i:
+                        try:
+                            dec, size = x264_roundtrip(src, ask, a.preset, tmp)
+                        except X264Error:
+                            break
                     if best is None or size * 8 <= target * 1.03 or size < best[1]:
                         best = (dec, size)
                     if abs(size * 8 - target) <= 0.03 * target:
@@ -131,6 +148,10 @@ def cmd_x264(a):
                     file=sys.stderr, flush=True)
     for r in rates:
         vs = res[str(r)]["videos"]
+        if any("error" in x for x in vs):
+            res[str(r)].update(psnr=None, pooled=None, target_bpp=None, actual_bpp=None,
+                               error="x264 failed on %d video(s)" % sum("error" in x for x in vs))
+            continue
         pix = sum(x["values"] / 3 for x in vs)
         res[str(r)]["psnr"] = float(np.mean([x["psnr"] for x in vs]))
         res[str(r)]["pooled"] = 10 * math.log10(255.0 ** 2 / (sum(x["se"] for x in vs) / sum(x["values"] for x in vs)))
@@ -174,6 +195,9 @@ def cmd_table(a):
     if x:
         for r in sorted((k for k in x if k != "preset"), key=lambda k: -float(k)):
             e = x[r]
+            if e.get("error"):
+                lines.append("| x264 2-pass (%s) | %g | %s |%s" % (x["preset"], float(r), e["error"], " |" * (len(runs) - 1)))
+                continue
             lines.append("| x264 2-pass (%s) | %g | %.4f bpp (target %.4f), **%s** / %s dB |%s" % (
                 x["preset"], float(r), e["actual_bpp"], e["target_bpp"], _fmt(e["psnr"]), _fmt(e["pooled"]),
                 " |" * (len(runs) - 1)))
@@ -193,7 +217,8 @@ def cmd_table(a):
                 cells = ["%s" % _fmt(pv[("static", r)][v]) if v in pv.get(("static", r), {}) else "" for _, pv in pvs]
                 if x:
                     e = next((e for e in x.get(str(float(r)), {}).get("videos", []) if e["path"] == v), None)
-                    cells.append("" if e is None else "%s (%.4f)" % (_fmt(e["psnr"]), e["actual_bpp"]))
+                    cells.append("" if e is None else ("x264: " + e["error"]) if "error" in e else
+                                 "%s (%.4f)" % (_fmt(e["psnr"]), e["actual_bpp"]))
                 lines.append("| %s | %s | %s |" % (os.path.basename(v), r, " | ".join(cells)))
     with open(a.out, "w") as f:
         f.write("\n".join(lines) + "\n")
