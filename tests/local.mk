@@ -28,7 +28,7 @@ SHELL_TESTS = \
 	tests/cli/test_export.sh tests/cli/test_slim.sh tests/cli/test_progress.sh \
 	tests/unit/test_decode.sh tests/unit/test_quality.sh tests/formats/test_convert.sh \
 	tests/pack/test_pack.sh tests/pack/test_pack_kill.sh tests/model/test_official.sh \
-	tests/python/test_python.sh
+	tests/python/test_python.sh tests/train/test_posttrain.sh
 TESTS += $(SHELL_TESTS)
 EXTRA_DIST += $(SHELL_TESTS) tests/cli/lib.sh tests/cli/expected tests/data/make-videos.sh \
 	tests/formats/infotok_state_dict_keys.txt tests/formats/tiny_table.txt tests/formats/tiny_config.json \
@@ -38,7 +38,7 @@ EXTRA_DIST += $(SHELL_TESTS) tests/cli/lib.sh tests/cli/expected tests/data/make
 	tests/model/README.md tests/model/infotok_ref.py tests/model/safetensors_io.py tests/model/official_io.py \
 	tests/model/make_fixtures.py tests/model/make_official_pt.py tests/model/make_small2_fixture.py \
 	tests/model/verify_official.py tests/model/verify_official.txt tests/model/fixtures \
-	examples/slurm examples/parallel examples/pipeline.sh examples/tokenize_one.c examples/read_stream.py examples/read_shard.py \
+	train examples/slurm examples/parallel examples/pipeline.sh examples/tokenize_one.c examples/read_stream.py examples/read_shard.py \
 	python/pyproject.toml python/README.md python/infotok python/tests
 
 # The generated corpus (tests/data/make-videos.sh), made once before the tests run.

@@ -120,11 +120,80 @@ def lr_at(step, total, base, warm=150, final_frac=0.05):
     return base * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * u)))
 
 
-def save_ckpt(path, model, opt, step, args, hist):
+def save_ckpt(path, model, opt, step, args, hist, ema=None):
     tmp = path + ".tmp"
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "args": vars(args), "hist": hist, "torch_rng": torch.get_rng_state()}, tmp)
+                "args": vars(args), "hist": hist, "torch_rng": torch.get_rng_state(),
+                "ema": ema}, tmp)
     os.replace(tmp, path)
+
+
+def load_weights(path, config=None):
+    """(config dict, state_dict) of a starting point for training:
+      - a native weight file (.safetensors; its metadata config),
+      - an official-layout PyTorch checkpoint (.pt/.pth: `network.*` keys of ckpt["model"] or
+        of the top-level dict, the official config unless `config` names another),
+      - a train.py checkpoint (its EMA weights when it has them, else the raw weights).
+    Every parameter and buffer of the model must be present with its shape (strict), except the
+    implicit codebook, which the levels determine."""
+    if path.endswith(".safetensors"):
+        t, meta = S.read(path)
+        if meta.get("format") != "infotok-weights" or "config" not in meta:
+            raise SystemExit("%s: not an infotok weight file (metadata format %r)" % (path, meta.get("format")))
+        cfg = json.loads(meta["config"])
+        sd = {k: torch.from_numpy(np.array(v)) for k, v in t.items()}
+    else:
+        ck = torch.load(path, map_location="cpu")
+        if isinstance(ck, dict) and "args" in ck and "model" in ck and "step" in ck:
+            cfg = json.loads(ck["args"]["config"])
+            sd = ck["ema"]["state"] if ck.get("ema") else ck["model"]
+        else:
+            ck = ck.get("model", ck) if isinstance(ck, dict) else ck
+            if not isinstance(ck, dict):
+                raise SystemExit("%s: not a state dict" % path)
+            sd = {k[len("network."):]: v for k, v in ck.items() if k.startswith("network.")}
+            if not sd:
+                raise SystemExit("%s: no network.* tensors (not an official InfoTok checkpoint?)" % path)
+            cfg = json.loads(config) if config else dict(R.OFFICIAL_CONFIG)
+    R.check_config(cfg)
+    ref = R.InfoTok(cfg).state_dict()
+    out = {}
+    for k, v in ref.items():
+        if k == "quantizer.implicit_codebook":
+            out[k] = v
+            continue
+        if k not in sd:
+            raise SystemExit("%s: tensor %s missing" % (path, k))
+        if tuple(sd[k].shape) != tuple(v.shape):
+            raise SystemExit("%s: tensor %s has shape %s, the config needs %s" % (path, k, tuple(sd[k].shape), tuple(v.shape)))
+        out[k] = sd[k].to(v.dtype)
+    extra = sorted(set(sd) - set(ref))
+    if extra:
+        raise SystemExit("%s: %d tensors the config has no place for (first: %s)" % (path, len(extra), extra[0]))
+    return cfg, out
+
+
+class WeightEMA:
+    """Exponential moving average of the weights (floating tensors; integer buffers copied), with
+    the usual warm-up: decay_t = min(decay, (1 + t) / (10 + t)), t counted from the EMA's start,
+    so a short fine-tune is not dominated by its starting point."""
+
+    def __init__(self, model, decay, state=None, t=0):
+        self.decay, self.t = decay, t
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()} if state is None else state
+
+    @torch.no_grad()
+    def update(self, model):
+        d = min(self.decay, (1 + self.t) / (10 + self.t))
+        for k, v in model.state_dict().items():
+            e = self.state[k]
+            if v.is_floating_point():
+                e.mul_(d).add_(v.detach().to(e.device), alpha=1 - d)
+            else:
+                e.copy_(v)
+        self.t += 1
 
 
 def git_head():
@@ -134,18 +203,25 @@ def git_head():
         return "unknown"
 
 
-def export(ckpt_path, out_path, dtype="F32", metrics_path=None):
+def export(ckpt_path, out_path, dtype="F32", metrics_path=None, raw=False):
     ck = torch.load(ckpt_path, map_location="cpu")
     args = ck["args"]
     cfg = json.loads(args["config"])
     model = R.InfoTok(cfg)
-    model.load_state_dict(ck["model"])
+    use_ema = bool(ck.get("ema")) and not raw
+    model.load_state_dict(ck["ema"]["state"] if use_ema else ck["model"])
     hist = ck["hist"]
+    if args.get("manifest"):
+        data = {"manifest": os.path.abspath(args["manifest"])}
+    else:
+        data = {"train_videos": D.TRAIN_VIDEOS, "source_dir": D.SRC,
+                "train_photos": D.TRAIN_PHOTOS + (D.EXTRA_PHOTOS if args.get("extra_photos") else [])}
     training = {
         "script": "train/train.py",
-        "data": {"train_videos": D.TRAIN_VIDEOS, "train_photos": D.TRAIN_PHOTOS,
-                 "source_dir": D.SRC},
-        "held_out": {"videos": D.HELDOUT_VIDEOS, "photos": D.HELDOUT_PHOTOS},
+        "init": args.get("init"),
+        "weights": "EMA (decay %g)" % args["ema"] if use_ema else "raw",
+        "data": data,
+        "held_out": {"videos": D.HELDOUT_VIDEOS, "photos": D.HELDOUT_PHOTOS} if not args.get("manifest") else None,
         "steps": ck["step"], "seed": args["seed"], "batch": args["batch"],
         "clip": [args["frames"], args["size"], args["size"]], "lr": args["lr"],
         "losses": "l1 + %g*mse on the full-rate decode and on the chunk_loss-masked decode "
@@ -167,53 +243,105 @@ def export(ckpt_path, out_path, dtype="F32", metrics_path=None):
     meta = {"format": "infotok-weights", "format_version": "1", "config": R.config_json(cfg),
             "training": json.dumps(training, separators=(",", ":")), "source_commit": git_head()}
     S.write(out_path, t, meta)
-    print("exported %s (%d tensors, step %d, %s)" % (out_path, len(t), ck["step"], dtype))
+    print("exported %s (%d tensors, step %d, %s, %s weights)" % (out_path, len(t), ck["step"], dtype,
+                                                                "EMA" if use_ema else "raw"))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=4000)
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Train or post-train (fine-tune) an InfoTok model.")
+    ap.add_argument("--steps", type=int, default=4000, help="total steps (the cosine schedule's length)")
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--frames", type=int, default=17)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=150)
     ap.add_argument("--w-mse", type=float, default=1.0)
     ap.add_argument("--w-bound", type=float, default=1.0)
     ap.add_argument("--bound-margin", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--ckpt", default="/tmp/infotok_small.ckpt")
     ap.add_argument("--ckpt-every", type=int, default=50)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--config", default=R.config_json(SMALL_CONFIG))
+    ap.add_argument("--resume", action="store_true", help="continue from --ckpt if it exists")
+    ap.add_argument("--config", default=None, help="model config JSON for a fresh model (default: the "
+                    "small config) or for an official .pt given to --init (default: the official config)")
+    ap.add_argument("--init", help="start from these weights: a native .safetensors weight file, an "
+                    "official-layout .pt, or a train.py checkpoint (its EMA weights); the config is the file's")
+    ap.add_argument("--manifest", help="train on the videos of this it-scan manifest (JSON Lines) instead "
+                    "of the bundled sources (post-training on your own videos)")
+    ap.add_argument("--max-side", type=int, default=512, help="manifest videos are scaled down so that "
+                    "their shorter side is at most this (area), before cropping")
+    ap.add_argument("--max-frames", type=int, default=900, help="decode at most this many frames per manifest video")
+    ap.add_argument("--photo-frac", type=float, default=None, help="share of clips made from photographs "
+                    "(default 0.35 on the bundled sources, 0 with --manifest)")
+    ap.add_argument("--extra-photos", action="store_true", help="add data.EXTRA_PHOTOS to the training photographs")
+    ap.add_argument("--video-pan", type=float, default=0.0, help="probability of a synthetic pan/zoom "
+                    "over a video clip")
+    ap.add_argument("--ema", type=float, default=0.999, help="decay of the EMA of the weights (0: none); "
+                    "the export writes the EMA weights")
+    ap.add_argument("--out", help="export the native weight file here when training ends")
     ap.add_argument("--export", help="write the native weight file from --ckpt and exit")
+    ap.add_argument("--export-raw", action="store_true", help="export the raw weights, not the EMA")
     ap.add_argument("--export-dtype", default="F32", choices=["F32", "BF16"])
     ap.add_argument("--metrics", help="JSON of evaluation results to record in the metadata")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop (with a checkpoint) once this step "
+                    "is reached, leaving the schedule of --steps intact (for time-limited jobs; --resume goes on)")
     ap.add_argument("--time-steps", type=int, default=0, help="time N steps and exit")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.export:
-        export(args.ckpt, args.export, args.export_dtype, args.metrics)
+        export(args.ckpt, args.export, args.export_dtype, args.metrics, args.export_raw)
         return
-    cfg = json.loads(args.config)
+    dev = torch.device(args.device)
+    resuming = args.resume and os.path.exists(args.ckpt)
+    ck = torch.load(args.ckpt, map_location="cpu") if resuming else None
+    init_sd = None
+    if ck is not None:
+        cfg = json.loads(ck["args"]["config"])
+    elif args.init:
+        cfg, init_sd = load_weights(args.init, args.config)
+    else:
+        cfg = json.loads(args.config) if args.config else dict(SMALL_CONFIG)
     R.check_config(cfg)
+    args.config = R.config_json(cfg)
     torch.manual_seed(args.seed)
     model = init_model(cfg, args.seed)
+    if init_sd is not None:
+        model.load_state_dict(init_sd)
+        print("initialised from %s" % args.init, flush=True)
+    model.to(dev)
     params = [p for p in model.parameters()]
     decay = [p for n, p in model.named_parameters() if p.dim() > 1 and n != "temporal_embed"]
     nodecay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and n != "temporal_embed")]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1e-4},
                              {"params": nodecay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.99))
     step, hist = 0, []
-    if args.resume and os.path.exists(args.ckpt):
-        ck = torch.load(args.ckpt, map_location="cpu")
+    wema = WeightEMA(model, args.ema) if args.ema > 0 else None
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, hist = ck["step"], ck["hist"]
         torch.set_rng_state(ck["torch_rng"])
+        if wema is not None:
+            if ck.get("ema"):
+                wema = WeightEMA(model, args.ema, {k: v.to(dev) for k, v in ck["ema"]["state"].items()},
+                                 ck["ema"]["t"])
+            else:
+                print("checkpoint has no EMA: the EMA starts at step %d" % step, flush=True)
         print("resumed from %s at step %d" % (args.ckpt, step), flush=True)
-    print("config %s, %d parameters" % (R.config_json(cfg), sum(p.numel() for p in params)), flush=True)
-    data = D.TrainData(T=args.frames, S=args.size)
+        del ck
+    print("config %s, %d parameters, device %s" % (args.config, sum(p.numel() for p in params), dev), flush=True)
+    if args.manifest:
+        vids = D.manifest_videos(args.manifest, args.frames, args.max_side, args.max_frames)
+        print("manifest %s: %d videos, %d frames" % (args.manifest, len(vids), sum(len(v) for _, v in vids)), flush=True)
+        pf = 0.0 if args.photo_frac is None else args.photo_frac
+        data = D.TrainData(T=args.frames, S=args.size, photo_frac=pf, extra_photos=args.extra_photos,
+                           video_pan=args.video_pan, videos=vids)
+    else:
+        pf = 0.35 if args.photo_frac is None else args.photo_frac
+        data = D.TrainData(T=args.frames, S=args.size, photo_frac=pf, extra_photos=args.extra_photos,
+                           video_pan=args.video_pan)
     model.train()
     ema = hist[-1]["ema"] if hist else None
     t_start = time.time()
@@ -221,9 +349,9 @@ def main():
         t0 = time.time()
         rng = np.random.default_rng([args.seed, step])
         xs = [data.sample(rng)[0] for _ in range(args.batch)]
-        x = torch.stack(xs)
+        x = torch.stack(xs).to(dev)
         rate = float(RATES[int(rng.integers(len(RATES)))])
-        lr = lr_at(step, args.steps, args.lr)
+        lr = lr_at(step, args.steps, args.lr, warm=args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         pre = encode_train(model, x)
@@ -247,6 +375,8 @@ def main():
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if wema is not None:
+            wema.update(model)
         step += 1
         with torch.no_grad():
             mse = (full.detach().clamp(-1, 1) - x).pow(2).mean().item() / 4.0  # on [0,1]
@@ -264,8 +394,16 @@ def main():
         if args.time_steps and step >= args.time_steps:
             return
         if step % args.ckpt_every == 0 or step == args.steps:
-            save_ckpt(args.ckpt, model, opt, step, args, hist)
+            save_ckpt(args.ckpt, model, opt, step, args, hist,
+                      None if wema is None else {"state": {k: v.cpu() for k, v in wema.state.items()}, "t": wema.t})
+        if args.stop_after and step >= args.stop_after and step < args.steps:
+            save_ckpt(args.ckpt, model, opt, step, args, hist,
+                      None if wema is None else {"state": {k: v.cpu() for k, v in wema.state.items()}, "t": wema.t})
+            print("stopped at step %d of %d (--stop-after); --resume continues" % (step, args.steps), flush=True)
+            return
     print("done", flush=True)
+    if args.out:
+        export(args.ckpt, args.out, args.export_dtype, args.metrics, args.export_raw)
 
 
 if __name__ == "__main__":
