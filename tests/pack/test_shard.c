@@ -89,7 +89,7 @@ int main(void)
     }
     CHECK(it_shard_writer_finish(&w) == 0);
     CHECK(access(path, F_OK) == 0);
-    char partial[64];
+    char partial[96];
     snprintf(partial, sizeof partial, "%s.partial", path);
     CHECK(access(partial, F_OK) != 0);
     CHECK(it_shard_verify(path) == 0);
