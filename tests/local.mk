@@ -13,6 +13,18 @@ check_PROGRAMS += $(C_TESTS) tests/unit/test_decode tests/helpers/dump_frames te
 TESTS += $(C_TESTS)
 tests_ops_test_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h
 tests_ops_test_ref_SOURCES = tests/ops/test_ref.c tests/ops/ops_util.h
+# The cuda backend's kernels and op layer on the CPU through the execution shim, held to
+# test_ops's tolerances against ref (kernels/cuda/shim/cuda_shim.h; needs only g++).
+if HAVE_CXX
+check_PROGRAMS += tests/ops/test_cuda_ops
+TESTS += tests/ops/test_cuda_ops
+tests_ops_test_cuda_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h tests/ops/cuda_shim_backend.cc
+tests_ops_test_cuda_ops_CPPFLAGS = $(AM_CPPFLAGS) -DIT_TEST_CAND=it_backend_cuda_shim
+# no FMA contraction in the shim's host code: the kernels' _rn intrinsics become plain operators
+tests_ops_test_cuda_ops_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off \
+	$(SAN_CFLAGS) $(OPENMP_CFLAGS)
+EXTRA_DIST += tests/ops/cuda_shim_backend.cc
+endif
 tests_formats_test_config_SOURCES = tests/formats/test_config.c tests/formats/test_util.h
 tests_formats_test_table_SOURCES = tests/formats/test_table.c tests/formats/test_util.h
 tests_formats_test_safetensors_SOURCES = tests/formats/test_safetensors.c tests/formats/test_util.h
