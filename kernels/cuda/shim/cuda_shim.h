@@ -36,6 +36,9 @@
 #include <cstring>
 #include <functional>
 #include <ucontext.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 struct dim3 {
     unsigned x, y, z;
@@ -153,6 +156,11 @@ inline void start_fiber(int t)
     State &s = st();
     Fiber &f = s.fib[t];
     unsigned char *lo = s.stacks + (size_t)t * STACK_BYTES;
+#if defined(__SANITIZE_ADDRESS__)
+    /* a fiber that finished never returned from entry(): AddressSanitizer's poisoning of its
+     * frames is still on the stack this fiber reuses */
+    __asan_unpoison_memory_region(lo, STACK_BYTES);
+#endif
 #ifdef IT_SHIM_ASM_SWITCH
     /* entry() must see rsp = 8 (mod 16), as just after a call: the return address slot sits
      * at a 16-byte boundary, below it the six registers that the switch pops */
