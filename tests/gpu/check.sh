@@ -62,10 +62,25 @@ build() {
       PYTHON3="$(command -v "$PY")" >configure.out &&
     make -j"$JOBS" && make -j"$JOBS" tests/ops/test_ops tests/model/test_model
 }
-step build 300 build
+step build "${IT_BUILD_LIMIT:-300}" build
 note build $st $dt "$detail; $NVCC, $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
 B=$out/build
 IT_PREP_ENV=$prep/env.sh; . "$prep/env.sh"
+
+# ---- libraries: prepare.sh brings the build dependencies and their direct libraries only;
+# what those need in turn (libavutil: libva, libvdpau, libX11, libmfx, OpenCL; libarchive:
+# libxml2) must come from the GPU machine. A missing one is named here, before the steps fail.
+missing=
+for p in gpu_ops bench_gpu clip_gpu; do
+  [ -x "$B/tests/gpu/$p" ] && missing="$missing $(ldd "$B/tests/gpu/$p" 2>/dev/null | awk '/not found/{print $1}')"
+done
+[ -x "$B/tests/model/test_model" ] && missing="$missing $(ldd "$B/tests/model/test_model" 2>/dev/null | awk '/not found/{print $1}')"
+missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
+if [ -n "${missing// /}" ]; then
+  note libs FAIL 0 "not found on this machine: $missing(extend tests/gpu/prepare.sh's list)"
+else
+  note libs pass 0 "every library of the GPU programs found"
+fi
 
 # ---- ops ----
 if [ -x "$B/tests/gpu/gpu_ops" ]; then
