@@ -1,7 +1,9 @@
 /* backend.c: the backend registry, contexts, op and precision names, and the shape and
  * constant helpers shared by all backends. It holds no compute; the tables themselves live in
  * ref/ref_backend.c and cpu/cpu_backend.c. */
+#include <dlfcn.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -108,17 +110,61 @@ int it_conv3d_out_shape(const it_conv3d_params *p, int *to, int *ho, int *wo)
 #define MAX_BACKENDS 8
 static const it_backend *registry[MAX_BACKENDS];
 static int registry_n;
+static const it_backend *registered(const char *name);
 
 int it_backend_register(const it_backend *be)
 {
     if (!be || !be->name || !be->supports || !be->open || !be->close)
         return it_error_set(IT_E_INVALID, "backend registration: missing name, supports(), open() or close()");
-    if (it_backend_find(be->name))
+    if (!strcmp(be->name, "ref") || !strcmp(be->name, "cpu") || registered(be->name))
         return it_error_set(IT_E_INVALID, "backend '%s' is already registered", be->name);
     if (registry_n == MAX_BACKENDS)
         return it_error_set(IT_E_UNSUPPORTED, "backend '%s': registry full", be->name);
     registry[registry_n++] = be;
     return 0;
+}
+
+static const it_backend *registered(const char *name)
+{
+    for (int i = 0; i < registry_n; i++)
+        if (!strcmp(registry[i]->name, name))
+            return registry[i];
+    return NULL;
+}
+
+/* The cuda backend is a module (infotok-cuda.so, built by configure --enable-cuda), loaded on
+ * first use, so that the library itself never needs libcudart: a machine without the CUDA
+ * runtime simply has no "cuda" backend. The module resolves it_* symbols against the library
+ * already in the process and registers its table from it_cuda_module_init(). One attempt per
+ * process; a failure leaves its reason as the thread's error message. */
+const char *it_cuda_module_path(void); /* src/paths.c */
+static const it_backend *load_cuda_module(void)
+{
+    static int tried;
+    static char why[512];
+    if (tried) {
+        if (why[0])
+            it_error_set(IT_E_UNSUPPORTED, "%s", why);
+        return registered("cuda");
+    }
+    tried = 1;
+    const char *path = it_cuda_module_path();
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(why, sizeof why, "no CUDA backend: cannot load %s (%s)", path, e ? e : "unknown error");
+    } else {
+        int (*init)(void) = (int (*)(void))dlsym(h, "it_cuda_module_init");
+        if (!init)
+            snprintf(why, sizeof why, "no CUDA backend: %s lacks it_cuda_module_init", path);
+        else if (init() < 0)
+            snprintf(why, sizeof why, "no CUDA backend: %s: %s", path, it_error_message());
+    }
+    if (why[0]) {
+        it_error_set(IT_E_UNSUPPORTED, "%s", why);
+        return NULL;
+    }
+    return registered("cuda");
 }
 
 const it_backend *it_backend_find(const char *name)
@@ -129,10 +175,10 @@ const it_backend *it_backend_find(const char *name)
         return it_backend_ref();
     if (!strcmp(name, "cpu"))
         return it_backend_cpu();
-    for (int i = 0; i < registry_n; i++)
-        if (!strcmp(registry[i]->name, name))
-            return registry[i];
-    return NULL;
+    const it_backend *be = registered(name);
+    if (!be && !strcmp(name, "cuda"))
+        be = load_cuda_module();
+    return be;
 }
 
 /* 1 when the table has an entry for op. */

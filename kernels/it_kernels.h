@@ -9,8 +9,9 @@
  *     tested against, in both precisions (bf16: see "Precision" below);
  *   - "cpu": OpenMP + SIMD (kernels/cpu/); each output element is written by exactly one
  *     thread with a fixed reduction order, so results do not depend on the thread count.
- * A CUDA build registers "cuda" through it_backend_register(). What it is not: a tensor
- * library. Ops take raw backend pointers and sizes; the caller owns every buffer.
+ *   - "cuda" (kernels/cuda/): the module infotok-cuda.so, which it_backend_find("cuda") loads
+ *     on first use (kernels/backend.c) and which registers through it_backend_register().
+ * What it is not: a tensor library. Ops take raw backend pointers and sizes; the caller owns every buffer.
  *
  * Conventions (caveats first):
  *  - A context serves one thread at a time (it owns the ops' scratch, and a device backend's
@@ -312,7 +313,9 @@ const it_backend *it_backend_cpu(void);
  * must stay valid for the life of the process. IT_E_INVALID for a NULL/unnamed table or a
  * name already registered, IT_E_UNSUPPORTED when the registry is full. Not thread-safe. */
 int it_backend_register(const it_backend *be);
-/* Find "ref", "cpu" or a registered backend by name; NULL if there is none. */
+/* Find "ref", "cpu" or a registered backend by name; NULL if there is none. "cuda" loads the
+ * CUDA module the first time (INFOTOK_CUDA_MODULE, else the build tree's or the installed
+ * one); when that fails the thread's error message says why. */
 const it_backend *it_backend_find(const char *name);
 /* 0 when be supports op at precision, else IT_E_UNSUPPORTED naming backend, op and
  * precision: model loading calls this for every op it uses so a missing op fails at load

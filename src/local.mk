@@ -10,7 +10,7 @@ libinfotok_impl_la_SOURCES += \
 	src/model_load.c src/net_cnn.c src/net_vit.c src/model.c \
 	src/rate.c src/encode.c src/decode.c src/decode_records.c src/video_write.c src/quality.c
 # Where the bundled model is: installed, or (from the build tree only) the source tree.
-libinfotok_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DIT_PKGDATADIR='"$(pkgdatadir)"' \
+libinfotok_impl_la_CPPFLAGS = $(AM_CPPFLAGS) -DIT_PKGDATADIR='"$(pkgdatadir)"' -DIT_PKGLIBDIR='"$(pkglibdir)"' \
 	-DIT_SRC_MODELDIR='"$(abs_top_srcdir)/models"' -DIT_BUILDDIR='"$(abs_top_builddir)"'
 
 infotokinclude_HEADERS += \

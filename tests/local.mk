@@ -13,6 +13,37 @@ check_PROGRAMS += $(C_TESTS) tests/unit/test_decode tests/helpers/dump_frames te
 TESTS += $(C_TESTS)
 tests_ops_test_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h
 tests_ops_test_ref_SOURCES = tests/ops/test_ref.c tests/ops/ops_util.h
+# The cuda backend's kernels and op layer on the CPU through the execution shim, held to
+# test_ops's tolerances against ref (kernels/cuda/shim/cuda_shim.h; needs only g++).
+if HAVE_CXX
+check_PROGRAMS += tests/ops/test_cuda_ops tests/ops/test_cuda_shim
+TESTS += tests/ops/test_cuda_ops tests/ops/test_cuda_shim
+tests_ops_test_cuda_shim_SOURCES = tests/ops/test_cuda_shim.cc
+tests_ops_test_cuda_shim_LDADD =
+tests_ops_test_cuda_shim_CXXFLAGS = -std=gnu++17 -Wall -Wextra -ffp-contract=off $(SAN_CFLAGS)
+tests_ops_test_cuda_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h tests/ops/cuda_shim_backend.cc
+tests_ops_test_cuda_ops_CPPFLAGS = $(AM_CPPFLAGS) -DIT_TEST_CAND=it_backend_cuda_shim
+# no FMA contraction in the shim's host code: the kernels' _rn intrinsics become plain operators
+tests_ops_test_cuda_ops_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Wno-unused-parameter -ffp-contract=off \
+	$(SAN_CFLAGS) $(OPENMP_CFLAGS)
+EXTRA_DIST += tests/ops/cuda_shim_backend.cc
+endif
+# tests/gpu/: programs of tests/gpu/check.sh (run by hand where a GPU is, never by make check).
+# They link the library statically and export its it_* symbols (--export-dynamic) so that the
+# dlopen'ed cuda module resolves them; test_model does too, for check.sh's whole-network run.
+if HAVE_CUDA
+noinst_PROGRAMS += tests/gpu/gpu_ops tests/gpu/bench_gpu tests/gpu/clip_gpu
+tests_gpu_clip_gpu_SOURCES = tests/gpu/clip_gpu.c
+tests_gpu_clip_gpu_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+tests_gpu_gpu_ops_SOURCES = tests/ops/test_ops.c tests/ops/ops_util.h tests/gpu/cuda_cand.c
+tests_gpu_gpu_ops_CPPFLAGS = $(AM_CPPFLAGS) -DIT_TEST_CAND=it_test_cuda
+tests_gpu_gpu_ops_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+tests_gpu_bench_gpu_SOURCES = tests/gpu/bench_gpu.c
+tests_gpu_bench_gpu_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+endif
+tests_model_test_model_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+EXTRA_DIST += tests/gpu/README.md tests/gpu/check.sh tests/gpu/prepare.sh tests/gpu/cuda_cand.c \
+	tests/gpu/bench_gpu.c tests/gpu/bench_torch_gpu.py tests/gpu/clip_gpu.c
 tests_formats_test_config_SOURCES = tests/formats/test_config.c tests/formats/test_util.h
 tests_formats_test_table_SOURCES = tests/formats/test_table.c tests/formats/test_util.h
 tests_formats_test_safetensors_SOURCES = tests/formats/test_safetensors.c tests/formats/test_util.h

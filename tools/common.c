@@ -514,8 +514,8 @@ int model_opts_load(const model_opts *o, it_model **m)
     it_model_opts mo = {cuda ? "cuda" : "cpu", cuda && o->device[4] == ':' ? atoi(o->device + 5) : 0,
                         o->precision >= 0 ? o->precision : cuda ? IT_PRECISION_BF16 : IT_PRECISION_FP32,
                         (int)o->threads, 1};
-    if (cuda && !it_model_backend_available("cuda")) {
-        print_error("--device %s: this build has no CUDA backend (configure --enable-cuda)", o->device);
+    if (cuda && !it_model_backend_available("cuda")) { /* the library says why (module missing, no runtime) */
+        print_error("--device %s: %s", o->device, it_error_message());
         return -1;
     }
     const char *path = o->checkpoint ? o->checkpoint : it_default_model_path();

@@ -112,6 +112,9 @@ grep -q 'failed to encode' err.txt || fail "a failed video is not reported: $(ca
 if ! it-decode -q --device cuda -o sel full.itok 2>err.txt; then
   grep -q 'CUDA' err.txt || fail "--device cuda without CUDA: $(cat err.txt)"
 fi
+# the CUDA module is loaded on first use: a missing one is named, with the loader's reason
+expect_status 3 env INFOTOK_CUDA_MODULE="$TMP/none.so" it-decode -q --device cuda:1 -o sel full.itok 2>err.txt
+grep -q "cannot load $TMP/none.so" err.txt || fail "a missing CUDA module is not explained: $(cat err.txt)"
 head -c 3000 full.itok >cut.itok
 expect_status 3 it-decode -q -o sel cut.itok 2>err.txt
 grep -q 'cut.itok' err.txt || fail "a truncated stream is not named: $(cat err.txt)"

@@ -22,7 +22,12 @@ SOURCE = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
 def read_clip(frames=9, w=64, h=48):
     # Real footage, scaled so the window pads in space (48 rows -> 48, 64 cols -> 64: none;
-    # 9 frames -> 9) - a plain window; the tiny fixture already covers padding.
+    # 9 frames -> 9) - a plain window; the tiny fixture already covers padding. Where there is
+    # no ffmpeg (a GPU machine: tests/gpu/check.sh), IT_OFFICIAL_RAW names these frames as
+    # raw rgb24, extracted beforehand with this same command (tests/gpu/prepare.sh).
+    if os.environ.get("IT_OFFICIAL_RAW"):
+        with open(os.environ["IT_OFFICIAL_RAW"], "rb") as f:
+            return np.frombuffer(f.read(), np.uint8).reshape(frames, h, w, 3).copy()
     raw = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", SOURCE, "-fps_mode", "passthrough",
          "-vf", "select=gte(n\\,100),scale=%d:%d:flags=area" % (w, h), "-frames:v", str(frames),

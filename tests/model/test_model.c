@@ -202,12 +202,24 @@ static int run(const char *path, const char *backend, int threads, int32_t *idx_
         CHECK(it_model_decode(m, t, h, w, ref_codes, recon) == 0, "%s decode: %s", backend, it_error_message());
         compare("full-rate decode", recon, "recon", npix);
     }
-    /* the ELBO map op on host memory, through a context of the model's backend */
+    /* the ELBO map op through a context of the model's backend (on its device memory when it
+     * has its own: the cuda backend under tests/gpu/check.sh) */
     it_ctx *ctx;
     it_ctx_opts co = {IT_PRECISION_FP32, 0, threads};
     if (it_ctx_open(it_model_backend(m), &co, &ctx) < 0)
         return 99;
-    CHECK(ctx->be->elbo_map(ctx, 1, t, h, w, x, recon, loss) == 0, "elbo_map");
+    if (ctx->be->host_memory) {
+        CHECK(ctx->be->elbo_map(ctx, 1, t, h, w, x, recon, loss) == 0, "elbo_map");
+    } else {
+        void *dx = NULL, *dr = NULL, *dl = NULL;
+        const it_backend *be = ctx->be;
+        CHECK(be->alloc(ctx, sizeof(float) * npix, &dx) == 0 && be->alloc(ctx, sizeof(float) * npix, &dr) == 0 &&
+                  be->alloc(ctx, sizeof(float) * nt, &dl) == 0 && be->upload(ctx, dx, x, sizeof(float) * npix) == 0 &&
+                  be->upload(ctx, dr, recon, sizeof(float) * npix) == 0 &&
+                  be->elbo_map(ctx, 1, t, h, w, dx, dr, dl) == 0 && be->download(ctx, loss, dl, sizeof(float) * nt) == 0,
+              "elbo_map on %s: %s", be->name, it_error_message());
+        be->free(ctx, dx), be->free(ctx, dr), be->free(ctx, dl);
+    }
     it_ctx_close(&ctx);
     compare("chunk_loss", loss, "chunk_loss", nt);
 
