@@ -2,9 +2,15 @@
  * wrappers (kernels/bf16_wrap.c): inputs converted to fp32 scratch, output rounded once, which
  * are exactly the oracle's rounding points, so these differ from ref bf16 only by the fp32
  * kernels' summation order. They make every op work in bf16 (and are the baseline a native
- * kernel is measured against); a native bf16 kernel replaces one by moving its definition out
- * of this file (cpu_internal.h, "bf16"). */
+ * kernel is measured against). conv3d, linear and swiglu call the native AVX512-BF16 kernels
+ * (cpu_bf16_native.c) instead where the CPU has them. */
 #include "kernels/cpu/cpu_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NATIVE (it_cpu_isa() >= IT_ISA_AVX512BF16)
+#else
+#define NATIVE 0
+#endif
 
 /* Nothing to prepare: the wrappers read the bf16 weights as they are. */
 int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols)
@@ -16,18 +22,24 @@ int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, in
 int it_cpu_bf16_conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, const void *wt,
                        const void *bias, void *y)
 {
+    if (NATIVE)
+        return it_cpu_bf16n_conv3d(ctx, p, x, wt, bias, y);
     return it_bf16w_conv3d(ctx, it_cpu_conv3d, p, x, wt, bias, y);
 }
 
 int it_cpu_bf16_linear(it_ctx *ctx, int rows, int k, int m, const void *x, const void *wt,
                        const void *bias, void *y)
 {
+    if (NATIVE)
+        return it_cpu_bf16n_linear(ctx, rows, k, m, x, wt, bias, y);
     return it_bf16w_linear(ctx, it_cpu_linear, rows, k, m, x, wt, bias, y);
 }
 
 int it_cpu_bf16_swiglu(it_ctx *ctx, int rows, int d, int f, const void *x, const void *w1,
                        const void *w3, const void *w2, void *y)
 {
+    if (NATIVE)
+        return it_cpu_bf16n_swiglu(ctx, rows, d, f, x, w1, w3, w2, y);
     return it_bf16w_swiglu(ctx, it_cpu_swiglu, rows, d, f, x, w1, w3, w2, y);
 }
 
