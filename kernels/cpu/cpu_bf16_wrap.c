@@ -3,7 +3,8 @@
  * are exactly the oracle's rounding points, so these differ from ref bf16 only by the fp32
  * kernels' summation order. They make every op work in bf16 (and are the baseline a native
  * kernel is measured against). conv3d, linear and swiglu call the native AVX512-BF16 kernels
- * (cpu_bf16_native.c) instead where the CPU has them. */
+ * (cpu_bf16_native.c) instead where the CPU has them; groupnorm and the elementwise ops are
+ * native on every CPU (cpu_bf16_norm.c: memory-bound, one pass instead of four). */
 #include "kernels/cpu/cpu_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -61,26 +62,9 @@ int it_cpu_bf16_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const voi
     return it_bf16w_mha(ctx, it_cpu_mha, n, s, nh, hd, hw, q, k, v, y);
 }
 
-int it_cpu_bf16_groupnorm(it_ctx *ctx, int n, int c, int t, int hw, const void *x,
-                          const void *gamma, const void *beta, float eps, int silu, void *y)
-{
-    return it_bf16w_groupnorm(ctx, it_cpu_groupnorm, n, c, t, hw, x, gamma, beta, eps, silu, y);
-}
 
-int it_cpu_bf16_silu(it_ctx *ctx, size_t len, const void *x, void *y)
-{
-    return it_bf16w_eltwise(ctx, it_cpu_silu, len, x, y);
-}
 
-int it_cpu_bf16_add(it_ctx *ctx, size_t len, const void *a, const void *b, void *y)
-{
-    return it_bf16w_add(ctx, it_cpu_add, len, a, b, y);
-}
 
-int it_cpu_bf16_scale(it_ctx *ctx, size_t len, const void *x, float s, void *y)
-{
-    return it_bf16w_scale(ctx, it_cpu_scale, len, x, s, y);
-}
 
 int it_cpu_bf16_rmsnorm(it_ctx *ctx, int rows, int d, const void *x, const void *wt, float eps,
                         void *y)
