@@ -229,7 +229,8 @@ static void gather_rows(const struct conv_ctx *cx, int k0, int kc, int n0, int n
             if (it < 0)
                 it = 0; /* frames before 0 replicate frame 0 */
             if (iy < 0 || iy >= p->h) {
-                memset(o, 0, sizeof(it_bf16) * ru->len);
+                for (int q = 0; q < ru->len; q++)
+                    o[q] = 0;
                 continue;
             }
             const it_bf16 *src = cx->x + (((size_t)ci * p->t + it) * p->h + iy) * p->w;
@@ -239,10 +240,14 @@ static void gather_rows(const struct conv_ctx *cx, int k0, int kc, int n0, int n
                     qa = ru->len;
                 if (qb < qa)
                     qb = qa;
-                memset(o, 0, sizeof(it_bf16) * qa);
-                if (qb > qa)
-                    memcpy(o + qa, src + xs + qa, sizeof(it_bf16) * (qb - qa));
-                memset(o + qb, 0, sizeof(it_bf16) * (ru->len - qb));
+                /* loops, not memset/memcpy: runs are short (at most NR), library calls cost
+                 * more than the copy */
+                for (int q = 0; q < qa; q++)
+                    o[q] = 0;
+                for (int q = qa; q < qb; q++)
+                    o[q] = src[xs + q];
+                for (int q = qb; q < ru->len; q++)
+                    o[q] = 0;
             } else {
                 for (int q = 0; q < ru->len; q++) {
                     int ix = xs + q * p->sw;

@@ -17,6 +17,36 @@ static inline float silu1(float v)
     return v / (1.0f + expf(-v));
 }
 
+/* The loops below work on CHUNK floats on the stack so that the compiler vectorises the
+ * conversions (written branch-free: it_bf16_from_f32's NaN test as a select) and SiLU uses
+ * the vectorised exp, as the fp32 kernels do. */
+static inline void to_f32(const it_bf16 *src, size_t n, float *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, 4);
+    }
+}
+static inline void from_f32(const float *src, size_t n, it_bf16 *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, 4);
+        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
+        dst[i] = (it_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+    }
+}
+static void silu_n(float *v, size_t n)
+{
+    size_t i = 0;
+    for (; i + IT_VL <= n; i += IT_VL) {
+        it_vf x = vf_load(v + i);
+        vf_store(v + i, x / (1.0f + vf_exp(-x)));
+    }
+    for (; i < n; i++)
+        v[i] = silu1(v[i]);
+}
+
 /* x, y [len]; y may be x */
 int it_cpu_bf16_silu(it_ctx *ctx, size_t n, const void *xv, void *yv)
 {
@@ -26,8 +56,13 @@ int it_cpu_bf16_silu(it_ctx *ctx, size_t n, const void *xv, void *yv)
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
         size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        for (size_t i = b0; i < b1; i++)
-            y[i] = it_bf16_from_f32(silu1(it_bf16_to_f32(x[i])));
+        float v[CHUNK];
+        for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
+            size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
+            to_f32(x + c0, m, v);
+            silu_n(v, m);
+            from_f32(v, m, y + c0);
+        }
     }
     return 0;
 }
@@ -41,8 +76,15 @@ int it_cpu_bf16_add(it_ctx *ctx, size_t n, const void *av, const void *bv, void 
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
         size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        for (size_t i = b0; i < b1; i++)
-            y[i] = it_bf16_from_f32(it_bf16_to_f32(a[i]) + it_bf16_to_f32(b[i]));
+        float u[CHUNK], v[CHUNK];
+        for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
+            size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
+            to_f32(a + c0, m, u);
+            to_f32(b + c0, m, v);
+            for (size_t i = 0; i < m; i++)
+                u[i] += v[i];
+            from_f32(u, m, y + c0);
+        }
     }
     return 0;
 }
@@ -56,8 +98,14 @@ int it_cpu_bf16_scale(it_ctx *ctx, size_t n, const void *xv, float s, void *yv)
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
         size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        for (size_t i = b0; i < b1; i++)
-            y[i] = it_bf16_from_f32(s * it_bf16_to_f32(x[i]));
+        float v[CHUNK];
+        for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
+            size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
+            to_f32(x + c0, m, v);
+            for (size_t i = 0; i < m; i++)
+                v[i] *= s;
+            from_f32(v, m, y + c0);
+        }
     }
     return 0;
 }
@@ -68,11 +116,20 @@ static double row_sum(const it_bf16 *row, size_t n, float mean, int sq)
     double total = 0;
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
-        float part = 0;
-        for (size_t i = c0; i < c1; i++) {
-            float v = it_bf16_to_f32(row[i]) - mean;
-            part += sq ? v * v : v;
+        float v[CHUNK], part = 0;
+        to_f32(row + c0, c1 - c0, v);
+        it_vf acc = {0};
+        size_t i = 0, m = c1 - c0;
+        for (; i + IT_VL <= m; i += IT_VL) {
+            it_vf d = vf_load(v + i) - mean;
+            acc += sq ? d * d : d;
         }
+        for (; i < m; i++) {
+            float d = v[i] - mean;
+            part += sq ? d * d : d;
+        }
+        for (int l = 0; l < IT_VL; l++)
+            part += acc[l];
         total += part;
     }
     return total;
@@ -115,12 +172,16 @@ int it_cpu_bf16_groupnorm(it_ctx *ctx, int ns, int c, int t, int hw, const void 
             float a = it_bf16_to_f32(gamma[ch]) * rstd[ft], b = it_bf16_to_f32(beta[ch]) - mean[ft] * a;
             const it_bf16 *xr = x + r * HW;
             it_bf16 *yr = y + r * HW;
-            if (silu)
-                for (size_t i = 0; i < HW; i++)
-                    yr[i] = it_bf16_from_f32(silu1(it_bf16_to_f32(xr[i]) * a + b));
-            else
-                for (size_t i = 0; i < HW; i++)
-                    yr[i] = it_bf16_from_f32(it_bf16_to_f32(xr[i]) * a + b);
+            float v[CHUNK];
+            for (size_t c0 = 0; c0 < HW; c0 += CHUNK) {
+                size_t m = HW - c0 < CHUNK ? HW - c0 : CHUNK;
+                to_f32(xr + c0, m, v);
+                for (size_t i = 0; i < m; i++)
+                    v[i] = v[i] * a + b;
+                if (silu)
+                    silu_n(v, m);
+                from_f32(v, m, yr + c0);
+            }
         }
     }
     return 0;
