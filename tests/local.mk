@@ -63,4 +63,5 @@ CLEANFILES += $(EXTRA_PROGRAMS)
 bench: $(EXTRA_PROGRAMS)
 .PHONY: bench
 EXTRA_DIST += tests/bench/RESULTS.md tests/bench/scan-vs-ffprobe.sh tests/bench/bench_torch.py \
-	tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh
+	tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh \
+	tests/bench/precision.sh
