@@ -54,22 +54,35 @@ done:
     return rc;
 }
 
+/* One frame at a time: GroupNorm's statistics are per sample and frame, so converting one
+ * frame's [C][HW] rows (strided in [C][T][HW]) and normalising it alone is the same
+ * arithmetic as the whole sample, with scratch of one frame instead of two fp32 copies of the
+ * largest activation. */
 int it_bf16w_groupnorm(it_ctx *ctx, it_groupnorm_f32 f, int n, int c, int t, int hw, const void *x,
                        const void *gamma, const void *beta, float eps, int silu, void *y)
 {
     int rc = 0;
     IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "groupnorm");
-    const size_t ns = (size_t)c * t * hw;
+    const size_t ns = (size_t)c * t * hw, nf = (size_t)c * hw;
     float *gf, *bf, *xf, *yf;
     IT_TRY(to_f32(ctx, IT_SCR_BF16_IN1, gamma, (size_t)c, &gf));
     IT_TRY(to_f32(ctx, IT_SCR_BF16_IN2, beta, (size_t)c, &bf));
-    if (!(yf = out_f32(ctx, ns)))
+    if (!(yf = out_f32(ctx, nf)) || !(xf = it_host_scratch(ctx, IT_SCR_BF16_IN0, nf * sizeof(float))))
         return IT_E_NOMEM;
-    for (int s = 0; s < n; s++) {
-        IT_TRY(to_f32(ctx, IT_SCR_BF16_IN0, B16(x, s * ns), ns, &xf));
-        IT_TRY(f(ctx, 1, c, t, hw, xf, gf, bf, eps, silu, yf));
-        it_bf16_from_f32_n(ns, yf, B16W(y, s * ns));
-    }
+    for (int s = 0; s < n; s++)
+        for (int ft = 0; ft < t; ft++) {
+            const it_bf16 *xs = B16(x, s * ns + (size_t)ft * hw);
+#pragma omp parallel for schedule(static) if (nf >= (1 << 18))
+            for (int ch = 0; ch < c; ch++)
+                for (size_t i = 0; i < (size_t)hw; i++)
+                    xf[(size_t)ch * hw + i] = it_bf16_to_f32(xs[(size_t)ch * t * hw + i]);
+            IT_TRY(f(ctx, 1, c, 1, hw, xf, gf, bf, eps, silu, yf));
+            it_bf16 *ys = B16W(y, s * ns + (size_t)ft * hw);
+#pragma omp parallel for schedule(static) if (nf >= (1 << 18))
+            for (int ch = 0; ch < c; ch++)
+                for (size_t i = 0; i < (size_t)hw; i++)
+                    ys[(size_t)ch * t * hw + i] = it_bf16_from_f32(yf[(size_t)ch * hw + i]);
+        }
 done:
     return rc;
 }

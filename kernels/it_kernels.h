@@ -340,9 +340,10 @@ int it_quantile_mask(size_t nt, const float *loss, float r, uint8_t *keep, size_
  * it.
  * SIMD: the cpu backend is compiled for the build's -march (SSE2 on x86-64 by default); on
  * x86-64 its GEMM micro-kernel (conv3d, linear, swiglu, attn_spatial) also has AVX2+FMA and
- * AVX-512 variants picked at run time. The environment variable IT_KERNELS_ISA=base|avx2
- * caps that choice (for tests). Results may differ between variants, never between thread
- * counts. */
+ * AVX-512 variants picked at run time, and in bf16 conv3d, linear and swiglu run on
+ * AVX512-BF16 (vdpbf16ps) where the CPU has it. The environment variable
+ * IT_KERNELS_ISA=base|avx2|avx512 caps that choice (for tests; avx512 leaves out the bf16
+ * instructions). Results may differ between variants, never between thread counts. */
 void it_kernels_set_threads(int n);
 int it_kernels_threads(void);
 

@@ -89,11 +89,13 @@ examples_read_stream_SOURCES = examples/read_stream.c
 examples_read_stream_LDADD = libinfotok.la $(DEP_LIBS)
 
 # Benchmarks (built by `make bench`, never run by make check): tests/bench/.
-EXTRA_PROGRAMS = tests/bench/bench_model tests/bench/bench_shard
+EXTRA_PROGRAMS = tests/bench/bench_model tests/bench/bench_shard tests/bench/agree_model
+tests_bench_agree_model_SOURCES = tests/bench/agree_model.c
 tests_bench_bench_shard_SOURCES = tests/bench/bench_shard.c
 tests_bench_bench_model_SOURCES = tests/bench/bench_model.c
 CLEANFILES += $(EXTRA_PROGRAMS)
 bench: $(EXTRA_PROGRAMS)
 .PHONY: bench
 EXTRA_DIST += tests/bench/RESULTS.md tests/bench/scan-vs-ffprobe.sh tests/bench/bench_torch.py \
-	tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh
+	tests/bench/engine-vs-torch.sh tests/bench/shard-layout.py tests/bench/shard.sh \
+	tests/bench/precision.sh

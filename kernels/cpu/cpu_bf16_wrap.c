@@ -2,9 +2,16 @@
  * wrappers (kernels/bf16_wrap.c): inputs converted to fp32 scratch, output rounded once, which
  * are exactly the oracle's rounding points, so these differ from ref bf16 only by the fp32
  * kernels' summation order. They make every op work in bf16 (and are the baseline a native
- * kernel is measured against); a native bf16 kernel replaces one by moving its definition out
- * of this file (cpu_internal.h, "bf16"). */
+ * kernel is measured against). conv3d, linear and swiglu call the native AVX512-BF16 kernels
+ * (cpu_bf16_native.c) instead where the CPU has them; groupnorm and the elementwise ops are
+ * native on every CPU (cpu_bf16_norm.c: memory-bound, one pass instead of four). */
 #include "kernels/cpu/cpu_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NATIVE (it_cpu_isa() >= IT_ISA_AVX512BF16)
+#else
+#define NATIVE 0
+#endif
 
 /* Nothing to prepare: the wrappers read the bf16 weights as they are. */
 int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols)
@@ -16,18 +23,24 @@ int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, in
 int it_cpu_bf16_conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, const void *wt,
                        const void *bias, void *y)
 {
+    if (NATIVE)
+        return it_cpu_bf16n_conv3d(ctx, p, x, wt, bias, y);
     return it_bf16w_conv3d(ctx, it_cpu_conv3d, p, x, wt, bias, y);
 }
 
 int it_cpu_bf16_linear(it_ctx *ctx, int rows, int k, int m, const void *x, const void *wt,
                        const void *bias, void *y)
 {
+    if (NATIVE)
+        return it_cpu_bf16n_linear(ctx, rows, k, m, x, wt, bias, y);
     return it_bf16w_linear(ctx, it_cpu_linear, rows, k, m, x, wt, bias, y);
 }
 
 int it_cpu_bf16_swiglu(it_ctx *ctx, int rows, int d, int f, const void *x, const void *w1,
                        const void *w3, const void *w2, void *y)
 {
+    if (NATIVE)
+        return it_cpu_bf16n_swiglu(ctx, rows, d, f, x, w1, w3, w2, y);
     return it_bf16w_swiglu(ctx, it_cpu_swiglu, rows, d, f, x, w1, w3, w2, y);
 }
 
@@ -49,26 +62,9 @@ int it_cpu_bf16_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const voi
     return it_bf16w_mha(ctx, it_cpu_mha, n, s, nh, hd, hw, q, k, v, y);
 }
 
-int it_cpu_bf16_groupnorm(it_ctx *ctx, int n, int c, int t, int hw, const void *x,
-                          const void *gamma, const void *beta, float eps, int silu, void *y)
-{
-    return it_bf16w_groupnorm(ctx, it_cpu_groupnorm, n, c, t, hw, x, gamma, beta, eps, silu, y);
-}
 
-int it_cpu_bf16_silu(it_ctx *ctx, size_t len, const void *x, void *y)
-{
-    return it_bf16w_eltwise(ctx, it_cpu_silu, len, x, y);
-}
 
-int it_cpu_bf16_add(it_ctx *ctx, size_t len, const void *a, const void *b, void *y)
-{
-    return it_bf16w_add(ctx, it_cpu_add, len, a, b, y);
-}
 
-int it_cpu_bf16_scale(it_ctx *ctx, size_t len, const void *x, float s, void *y)
-{
-    return it_bf16w_scale(ctx, it_cpu_scale, len, x, s, y);
-}
 
 int it_cpu_bf16_rmsnorm(it_ctx *ctx, int rows, int d, const void *x, const void *wt, float eps,
                         void *y)

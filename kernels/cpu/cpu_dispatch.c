@@ -19,8 +19,14 @@ int it_cpu_isa(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     const char *cap = getenv("IT_KERNELS_ISA");
-    int max = !cap ? IT_ISA_AVX512 : !strcmp(cap, "base") ? IT_ISA_BASE : !strcmp(cap, "avx2") ? IT_ISA_AVX2 : IT_ISA_AVX512;
+    int max = !cap                   ? IT_ISA_AVX512BF16
+              : !strcmp(cap, "base")   ? IT_ISA_BASE
+              : !strcmp(cap, "avx2")   ? IT_ISA_AVX2
+              : !strcmp(cap, "avx512") ? IT_ISA_AVX512
+                                       : IT_ISA_AVX512BF16;
     __builtin_cpu_init();
+    if (max >= IT_ISA_AVX512BF16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"))
+        return IT_ISA_AVX512BF16;
     if (max >= IT_ISA_AVX512 && __builtin_cpu_supports("avx512f"))
         return IT_ISA_AVX512;
     if (max >= IT_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))

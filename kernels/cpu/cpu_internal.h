@@ -56,9 +56,11 @@ static inline size_t it_cpu_piece(size_t bytes)
 #define IT_CPU_CAT2(a, b) a##b
 #define IT_CPU_CAT(a, b) IT_CPU_CAT2(a, b)
 #define IT_CPU_V(name) IT_CPU_CAT(name, IT_CPU_SUFFIX)
-enum { IT_ISA_BASE = 0, IT_ISA_AVX2 = 1, IT_ISA_AVX512 = 2 };
+enum { IT_ISA_BASE = 0, IT_ISA_AVX2 = 1, IT_ISA_AVX512 = 2, IT_ISA_AVX512BF16 = 3 };
 /* The widest variant this CPU runs, capped by the environment variable
- * IT_KERNELS_ISA=base|avx2 (the tests check every variant on one machine). */
+ * IT_KERNELS_ISA=base|avx2|avx512 (the tests check every variant on one machine).
+ * IT_ISA_AVX512BF16 (AVX-512 with the bf16 dot product) adds the native bf16 kernels of
+ * cpu_bf16_native.c; the fp32 variants are those of AVX-512. */
 int it_cpu_isa(void);
 
 /* Floats per vector: one register of the widest unit the build targets (SSE2 by default,
@@ -182,6 +184,14 @@ int it_cpu_rope2d(it_ctx *, int rows, int nh, int hd, int hw, int w, int ld, con
  * file. Native kernels must round where ref bf16 rounds (it_kernels.h, "Precision"), may
  * keep prepared weights through the table's prepare_weight hook (it_cpu_bf16_prepare_weight;
  * state in it_host_priv.state) and have the EXT* scratch slots to themselves. */
+/* The native AVX512-BF16 kernels (cpu_bf16_native.c; x86-64 with GCC/Clang only), called by
+ * cpu_bf16_wrap.c's conv3d, linear and swiglu where it_cpu_isa() == IT_ISA_AVX512BF16. */
+int it_cpu_bf16n_conv3d(it_ctx *, const it_conv3d_params *p, const void *x, const void *wt,
+                        const void *bias, void *y);
+int it_cpu_bf16n_linear(it_ctx *, int rows, int k, int m, const void *x, const void *wt,
+                        const void *bias, void *y);
+int it_cpu_bf16n_swiglu(it_ctx *, int rows, int d, int f, const void *x, const void *w1,
+                        const void *w3, const void *w2, void *y);
 int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols);
 int it_cpu_bf16_conv3d(it_ctx *, const it_conv3d_params *p, const void *x, const void *wt,
                        const void *bias, void *y);

@@ -617,9 +617,11 @@ int main(void)
                   "op %s unsupported in %s", it_op_name(op), it_precision_name(p));
     open_all();
     /* the SIMD-dependent ops once per variant this CPU has (IT_KERNELS_ISA caps the choice;
-     * "best" is the default): the x86 build carries base, AVX2 and AVX-512 code */
-    const char *caps[] = {"base", "avx2", NULL};
-    for (int i = CAND() == it_backend_cpu() ? 0 : 2; i < 3; i++) {
+     * "best" is the default): the x86 build carries base, AVX2 and AVX-512 code, and the
+     * native AVX512-BF16 conv3d/linear/swiglu, which "avx512" turns off (so the bf16 wrapper
+     * path is tested on a CPU that has them too; on one without, "best" is that path again) */
+    const char *caps[] = {"base", "avx2", "avx512", NULL};
+    for (int i = CAND() == it_backend_cpu() ? 0 : 3; i < 4; i++) {
         printf("-- SIMD variant: %s\n", caps[i] ? caps[i] : "best");
         if (caps[i])
             setenv("IT_KERNELS_ISA", caps[i], 1);
