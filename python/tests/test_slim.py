@@ -133,8 +133,8 @@ def test_reallocation_refused(slim):
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         assert cli(["dump", "--avg-rate", "0.5", p]) == 3
     assert "%s: a slim shard" % p in err.getvalue()
-    rc, _, cerr = run_status("it-pack", "dump", "--avg-rate", "0.5", p)
-    assert rc != 0 and "cannot be re-allocated" in cerr
+    rc, _, cerr = run_status("it-pack", "-q", "-o", slim.dir / "refused", "--avg-rate", "0.5", p)
+    assert rc == 3 and "%s: a slim shard" % p in cerr and "cannot be re-allocated" in cerr
     # the full shard it came from still re-allocates
     assert len(infotok.ShardDataset(str(slim.full), avg_rate=0.5)) == 1
 
