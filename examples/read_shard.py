@@ -6,6 +6,7 @@ python3-zstandard and python3-numpy; written from the man page, independent of t
     for ordinal, video, end, nwin in shard.videos():  # VIDEO / VIDEO_END records as dicts
         for i in range(nwin):
             w = shard.window(ordinal, i)              # dict: geometry, indices, keep, elbo
+                                                      # (None in a slim shard, it-pack --slim)
             kept = w["indices"][w["keep"]]            # kept tokens, raster order
     shard.find(0x81bd72350aeb08af)                    # ordinals of a video id
 
@@ -69,8 +70,11 @@ class Shard:
             if v is not None:
                 self.meta[key] = json.loads(bytes(v).rstrip(b"\0"))
         fmt = self.meta.get("format", {})
-        if fmt.get("format") != "infotok-shard" or fmt.get("version") != 1:
-            raise ShardError("%s: not a version-1 token shard" % path)
+        # version 1: a full shard; version 2 with "slim":true: a slim one (it-pack --slim)
+        if fmt.get("format") != "infotok-shard" or (fmt.get("version"), fmt.get("slim", False)) not in (
+                (1, False), (2, True)):
+            raise ShardError("%s: not a token shard of version 1 (full) or 2 (slim): %r" % (path, fmt))
+        self.slim = fmt["version"] == 2
         if "complete" not in self.meta:
             raise ShardError("%s: no completion marker" % path)
         self.dctx = zstandard.ZstdDecompressor()
@@ -99,9 +103,12 @@ class Shard:
         if val is None:
             raise ShardError("%s: no window %d of video %d" % (self.path, index, ordinal))
         val = bytes(val)
-        if val[:4] != b"ITSW" or val[4] != 1:
+        if val[:4] != b"ITSW" or val[4] != 1 or val[5] & ~3:
             raise ShardError("%s: video %d window %d: not a version-1 record" % (self.path, ordinal, index))
-        has_rate = val[5] & 1
+        has_rate, slim = val[5] & 1, bool(val[5] & 2)
+        if slim != self.slim:
+            raise ShardError("%s: video %d window %d: a %s record in a %s shard" % (
+                self.path, ordinal, index, "slim" if slim else "full", "slim" if self.slim else "full"))
         nbody, crc = struct.unpack_from("<II", val, 8)
         body = self.dctx.decompress(val[16:], max_output_size=nbody)
         if len(body) != nbody or zlib.crc32(body) != crc:
@@ -111,17 +118,33 @@ class Shard:
         w = dict(video_id=f[0], video_ordinal=f[1], window_index=f[2], first_frame=f[3],
                  thw=f[4:7], padded=f[7:10], origin=f[10:13], latent=f[13:16], fps=f[16],
                  elbo_mean=f[17], strategy=f[18], rate=f[19], kept=f[20])
+        # tokens stored: all NT (full record), or a slim record's kept ones (all without a rate)
+        ns = w["kept"] if slim and has_rate else nt
+        want = BODY.size + (2 * ns if slim else 6 * nt) + ((nt + 7) // 8 if has_rate else 0)
+        if nbody != want or bool(has_rate) != bool(w["strategy"]):
+            raise ShardError("%s: video %d window %d: body of %d bytes, %d expected" % (
+                self.path, ordinal, index, nbody, want))
         p = BODY.size
-        planes = np.frombuffer(body, np.uint8, 2 * nt, p).reshape(2, nt).astype(np.uint16)
-        w["indices"] = planes[0] | (planes[1] << 8)
-        p += 2 * nt
-        w["elbo"] = np.frombuffer(body, np.uint8, 4 * nt, p).reshape(4, nt).T.copy().view("<f4").reshape(nt)
-        p += 4 * nt
+        planes = np.frombuffer(body, np.uint8, 2 * ns, p).reshape(2, ns).astype(np.uint16)
+        stored = planes[0] | (planes[1] << 8)
+        p += 2 * ns
+        w["elbo"] = None  # a slim record has no ELBO map
+        if not slim:
+            w["elbo"] = np.frombuffer(body, np.uint8, 4 * nt, p).reshape(4, nt).T.copy().view("<f4").reshape(nt)
+            p += 4 * nt
         if has_rate:
             bits = np.frombuffer(body, np.uint8, (nt + 7) // 8, p)
             w["keep"] = np.unpackbits(bits, bitorder="little")[:nt].astype(bool)
         else:
             w["keep"] = np.ones(nt, bool)
+        if slim:  # dropped positions read as 0, as it-pack dump prints them
+            if int(w["keep"].sum()) != ns:
+                raise ShardError("%s: video %d window %d: the mask keeps %d tokens, kept=%d" % (
+                    self.path, ordinal, index, int(w["keep"].sum()), ns))
+            w["indices"] = np.zeros(nt, np.uint16)
+            w["indices"][w["keep"]] = stored
+        else:
+            w["indices"] = stored
         return w
 
 

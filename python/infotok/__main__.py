@@ -31,7 +31,9 @@ def window_lines(w, elbo=False):
            "TOKENS\t" + " ".join(map(str, w.indices.tolist()))]
     if w.keep is not None:
         out.append("KEEP\t" + "".join("1" if k else "0" for k in w.keep.tolist()))
-    if elbo:
+    if elbo and w.elbo is None:
+        out.append("ELBO\tnone")  # a slim shard's record, as it-pack dump --elbo prints it
+    elif elbo:
         out.append("ELBO\t" + " ".join("%.9g" % x for x in w.elbo.tolist()))
     return out
 

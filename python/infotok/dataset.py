@@ -14,10 +14,16 @@ A sample is a dict:
     window     int32 [K]        the window index of each token
     windows    list of dicts    each window's geometry and rate (Window.geometry())
     video, end dicts            the VIDEO and VIDEO_END records (manifest line, status)
+    meta       dict             the manifest's own keys (caption, license, ...: every key of
+                                the VIDEO record no tool owns), {} when it has none
     id, video_id                16 hex digits, the same as an int
     shard, ordinal, index       where it is: shard path, ordinal in the shard, dataset index
   with maps=True also
     elbo, keep  lists of float32 / bool arrays of shape (lt, lh, lw): the ELBO map and the mask
+                (not for slim shards, which have no ELBO maps: AllocationError)
+
+Slim shards (it-pack --slim) serve their stored kept tokens and masks like any shard; they
+cannot be re-allocated: avg_rate and full_rate on them raise AllocationError naming the shard.
   from ShardIterable also
     epoch, position             the epoch and the sample's place in the rank's epoch order
 """
@@ -29,7 +35,8 @@ import numpy as np
 from .errors import AllocationError, FormatError
 from .rate import allocation as _allocation, apply as _apply, corpus_stat
 from .records import strategy_code
-from .shard import Shard
+from .records import VIDEO_KEYS
+from .shard import Shard, is_shard
 
 try:  # optional: subclass torch's types so that DataLoader knows a map-style from an iterable one
     from torch.utils.data import Dataset as _MapBase, IterableDataset as _IterBase
@@ -48,6 +55,8 @@ def resolve_allocation(paths, avg_rate=None, strategy="global_elbo", elbo_stat=N
     full_rate keeps every token; avg_rate re-allocates (global_elbo takes its corpus
     statistic by infotok(7)'s policy: elbo_stat, else the shards' shared allocation, else
     their own stored sums)."""
+    if full_rate or avg_rate is not None:
+        refuse_slim(paths)
     if full_rate:
         if avg_rate is not None:
             raise AllocationError("full_rate and avg_rate exclude each other")
@@ -61,6 +70,21 @@ def resolve_allocation(paths, avg_rate=None, strategy="global_elbo", elbo_stat=N
         raise AllocationError("strategy none with avg_rate: use full_rate")
     stat = corpus_stat(paths, elbo_stat)[0] if code == 3 else None
     return _allocation(code, avg_rate, stat)
+
+
+def refuse_slim(paths):
+    """AllocationError naming the first slim shard among paths (streams are never slim):
+    without ELBO maps a slim shard is used at its stored rates only, like the C tools'."""
+    for p in paths:
+        if p != "-" and is_shard(p):
+            with Shard(p) as s:
+                s.refuse_reallocation()
+
+
+def passthrough(video):
+    """The keys of a VIDEO record that no tool owns (a caption, a license, a source URL...):
+    the manifest's own keys, which it-encode and it-pack carry through unchanged."""
+    return {k: v for k, v in video.items() if k not in VIDEO_KEYS}
 
 
 def sample_from_windows(windows, maps=False):
@@ -126,6 +150,10 @@ class ShardDataset(_MapBase):
             raise ValueError("no shards given")
         self.maps, self.transform = maps, transform
         self._shards = [Shard(p, check=check) for p in self.paths]
+        for sh in self._shards:
+            if maps and sh.slim:
+                raise AllocationError("%s: a slim shard (it-pack --slim) keeps no ELBO maps: maps=True needs the "
+                                      "full shard it was made from" % sh.path)
         self.header = _common_header(self._shards)
         self.allocation = resolve_allocation(self.paths, avg_rate, strategy, elbo_stat, full_rate)
         keys = []
@@ -159,7 +187,7 @@ class ShardDataset(_MapBase):
             windows = [_apply(w, self.allocation) for w in windows]
         sample = sample_from_windows(windows, self.maps)
         sample.update(video=v["video"], end=v["end"], id=v["video"]["id"], video_id=v["id"], shard=s.path,
-                      ordinal=o, index=index)
+                      ordinal=o, index=index, meta=passthrough(v["video"]))
         return self.transform(sample) if self.transform else sample
 
     def indices_of(self, video_id):

@@ -135,6 +135,9 @@ def quantile_mask(elbo, rate):
 def apply(window, allocation):
     """A copy of window re-allocated: its rate, mask and kept count under allocation (an
     Allocation); the strategy "none" removes the mask (full rate)."""
+    if window.elbo is None:  # callers with a path refuse first, naming it (Shard.refuse_reallocation)
+        raise AllocationError("video %d window %d is a slim shard's (it-pack --slim): no ELBO map to "
+                              "re-allocate from" % (window.video_ordinal, window.window_index))
     w = window.copy()
     if allocation.strategy == 0:
         w.strategy, w.rate, w.kept, w.keep = 0, _F0, 0, None

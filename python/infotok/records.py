@@ -11,6 +11,11 @@ from .errors import FormatError
 CODEBOOK = 64000           # FSQ codes: every index is below this
 MAX_TOKENS = 49 * 96 * 96  # NT limit of one window
 STRATEGIES = ("none", "static", "elbo", "global_elbo")
+# The keys of a VIDEO record the tools own (it-scan's manifest line, infotok-stream(5), and
+# the ordinal); every other key is the manifest's own and passes through unchanged.
+VIDEO_KEYS = frozenset(("id", "path", "member", "size", "container", "codec", "width", "height", "rotation",
+                        "pix_fmt", "fps", "duration", "frames", "frames_exact", "audio", "bit_rate", "status",
+                        "error", "ordinal"))
 GEOMETRY = ("t", "h", "w", "pt", "ph", "pw", "t0", "h0", "w0", "lt", "lh", "lw")
 
 
@@ -43,7 +48,9 @@ def f32_bits(x):
 class Window:
     """One temporal window of one video: geometry, full-rate indices (uint16 [NT]), the ELBO
     map (float32 [NT]) and, when a rate was applied, the keep mask (bool [NT]); arrays are in
-    raster order (t, h, w) of the latent grid, shape() gives (lt, lh, lw) to reshape them."""
+    raster order (t, h, w) of the latent grid, shape() gives (lt, lh, lw) to reshape them.
+    A window of a slim shard (it-pack --slim) has no ELBO map (elbo is None) and its indices at
+    dropped positions are 0: only the kept tokens are stored."""
 
     __slots__ = ("video_id", "video_ordinal", "window_index", "first_frame") + GEOMETRY + (
         "fps", "elbo_mean", "strategy", "rate", "kept", "indices", "elbo", "keep")
@@ -62,6 +69,11 @@ class Window:
     @property
     def strategy_name(self):
         return STRATEGIES[self.strategy]
+
+    @property
+    def slim(self):
+        """True for a slim shard's window: no ELBO map, only the kept tokens."""
+        return self.elbo is None
 
     def keep_mask(self):
         """The keep mask; every token when no rate was applied (a full-rate record)."""
@@ -135,13 +147,14 @@ def check_arrays(w, where):
     if w.indices.size and int(w.indices.max()) >= CODEBOOK:
         i = int(np.argmax(w.indices >= CODEBOOK))
         bad("token %d: index %d >= %d" % (i, int(w.indices[i]), CODEBOOK))
-    ok = np.isfinite(w.elbo) & (w.elbo >= 0)
-    if not ok.all():
-        i = int(np.argmin(ok))
-        bad("token %d: ELBO %r is not finite and >= 0" % (i, float(w.elbo[i])))
-    m = window_mean(w.elbo)
-    if f32_bits(m) != f32_bits(w.elbo_mean):
-        bad("elbo_mean %.9g is not the mean of the ELBO map (%.9g)" % (w.elbo_mean, m))
+    if w.elbo is not None:  # a slim record has none: its elbo_mean is the full record's, unchecked
+        ok = np.isfinite(w.elbo) & (w.elbo >= 0)
+        if not ok.all():
+            i = int(np.argmin(ok))
+            bad("token %d: ELBO %r is not finite and >= 0" % (i, float(w.elbo[i])))
+        m = window_mean(w.elbo)
+        if f32_bits(m) != f32_bits(w.elbo_mean):
+            bad("elbo_mean %.9g is not the mean of the ELBO map (%.9g)" % (w.elbo_mean, m))
     if w.keep is not None:
         n = int(np.count_nonzero(w.keep))
         if n != w.kept:

@@ -4,6 +4,7 @@
         for ordinal in range(len(s)):
             v = s.video(ordinal)                 # {"video": VIDEO dict, "end": VIDEO_END dict, "windows": n}
             w = s.window(ordinal, 0)             # Window: geometry, indices, elbo, keep
+        s.slim                                   # a slim shard: w.elbo is None, no re-allocation
         s.find(0x81bd72350aeb08af)               # ordinals of a video id
 
 A Shard may be used after a fork: it reopens its LMDB environment in the new process (an
@@ -19,13 +20,19 @@ import lmdb
 import numpy as np
 import zstandard
 
-from .errors import ChecksumError, FormatError, IncompleteError
+from .errors import AllocationError, ChecksumError, FormatError, IncompleteError
 from .records import STRATEGIES, Allocation, Window, check_arrays, check_geometry, unpack_mask
 
 TRAILER = struct.Struct(">8sQIII4s")  # magic, data length, data CRC, version, trailer CRC, zero
 BODY = struct.Struct("<QIIq12idfB3sfII")  # the 100-byte fixed part of a window body
 FRAME = struct.Struct("<4sBBHII")  # "ITSW", version, flags, 0, body length, body CRC
 META_KEYS = ("format", "header", "provenance", "stats", "alloc", "complete")
+
+
+def slim_refusal(path, what="re-allocated (avg_rate, strategy, full_rate)"):
+    """The message of every refusal to re-allocate a slim shard (or read its ELBO maps)."""
+    return ("%s: a slim shard (it-pack --slim) keeps no ELBO maps, so it cannot be %s: re-allocate the full "
+            "shard it was made from, or use it at its stored rates" % (path, what))
 
 
 def is_shard(path):
@@ -95,8 +102,13 @@ class Shard:
         fmt = self.meta.get("format")
         if not fmt or fmt.get("format") != "infotok-shard":
             raise FormatError("%s: not a token shard (format entry %r)" % (self.path, fmt))
-        if fmt.get("version") != 1:
-            raise FormatError("%s: shard version %r, only 1 is known" % (self.path, fmt.get("version")))
+        version, slim = fmt.get("version"), fmt.get("slim", False)
+        if type(version) is not int or version not in (1, 2):
+            raise FormatError("%s: shard version %r, only 1 (full) and 2 (slim) are known" % (self.path, version))
+        if not isinstance(slim, bool) or (version == 2) != slim:
+            raise FormatError("%s: format entry %r: version 2 and \"slim\":true go together" % (self.path, fmt))
+        # a slim shard (it-pack --slim): kept tokens and masks, no ELBO maps, not re-allocatable
+        self.slim = slim
         if "complete" not in self.meta:
             raise IncompleteError("%s: no completion marker: the shard was never finished" % self.path)
         if "header" not in self.meta or "stats" not in self.meta:
@@ -157,6 +169,12 @@ class Shard:
     @property
     def stats(self):
         return self.meta["stats"]
+
+    def refuse_reallocation(self):
+        """Raise AllocationError when the shard is slim: without ELBO maps it can only be used
+        at its stored rates (the C tools refuse --avg-rate, --strategy and --full-rate)."""
+        if self.slim:
+            raise AllocationError(slim_refusal(self.path))
 
     def elbo_stat(self):
         """The stored corpus statistic of the shard's own windows (ElboStat)."""
@@ -226,8 +244,12 @@ class Shard:
         magic, version, flags, zero, nbody, crc = FRAME.unpack_from(val)
         if magic != b"ITSW" or version != 1:
             raise FormatError("%s: not a version-1 window record" % where)
-        if flags & ~1 or zero:
+        if flags & ~3 or zero:
             raise FormatError("%s: unknown flags %#x or reserved bits set" % (where, flags))
+        slim = bool(flags & 2)
+        if slim != self.slim:  # slim records go only into slim shards, and only slim ones
+            raise FormatError("%s: a %s record in a %s shard" % (where, "slim" if slim else "full",
+                                                                  "slim" if self.slim else "full"))
         try:
             params = zstandard.get_frame_parameters(val[FRAME.size:])
             if params.content_size != nbody:
@@ -254,10 +276,14 @@ class Shard:
             raise FormatError("%s: NT %d, the latent grid has %d tokens" % (where, f[22], nt))
         if bool(flags & 1) != bool(w.strategy):
             raise FormatError("%s: mask flag %d with strategy %s" % (where, flags & 1, STRATEGIES[w.strategy]))
-        want = BODY.size + 6 * nt + ((nt + 7) // 8 if w.strategy else 0)
+        # stored tokens: all NT of a full record; a slim one's kept tokens (all without a rate)
+        ns = w.kept if slim and w.strategy else nt
+        want = BODY.size + (2 * ns if slim else 6 * nt) + ((nt + 7) // 8 if w.strategy else 0)
         if nbody != want:
             raise FormatError("%s: body of %d bytes, %d expected" % (where, nbody, want))
         p = BODY.size
+        if slim:
+            return self._slim_window(w, body, p, nt, ns, where)
         planes = np.frombuffer(body, np.uint8, 2 * nt, p).reshape(2, nt)
         w.indices = planes[0].astype(np.uint16) | (planes[1].astype(np.uint16) << 8)
         p += 2 * nt
@@ -266,6 +292,25 @@ class Shard:
         p += 4 * nt
         if w.strategy:
             w.keep = unpack_mask(body[p:], nt, where)
+        check_arrays(w, where)
+        return w
+
+    @staticmethod
+    def _slim_window(w, body, p, nt, ns, where):
+        """The rest of a slim body: ns stored indices (byte planes), then the mask. Indices at
+        dropped positions read as 0, like the C reader's; no ELBO map (w.elbo is None)."""
+        planes = np.frombuffer(body, np.uint8, 2 * ns, p).reshape(2, ns)
+        stored = planes[0].astype(np.uint16) | (planes[1].astype(np.uint16) << 8)
+        p += 2 * ns
+        if w.strategy:
+            w.keep = unpack_mask(body[p:], nt, where)
+            if int(np.count_nonzero(w.keep)) != ns:  # the mask must keep exactly the stored tokens
+                raise FormatError("%s: the mask keeps %d tokens, the record stores kept=%d"
+                                  % (where, int(np.count_nonzero(w.keep)), ns))
+            w.indices = np.zeros(nt, np.uint16)
+            w.indices[w.keep] = stored
+        else:
+            w.indices = stored
         check_arrays(w, where)
         return w
 
