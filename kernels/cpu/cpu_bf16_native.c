@@ -40,13 +40,19 @@ static inline uint32_t pair(it_bf16 lo, it_bf16 hi)
     return (uint32_t)lo | (uint32_t)hi << 16;
 }
 
-/* acc [MR][NR] = A panel [kc2][MR] x B panel [kc2][NR] (words) */
+/* c [MR][ldc] (+)= A panel [kc2][MR] x B panel [kc2][NR] (words): the sums go straight into
+ * the caller's fp32 tile, loaded first when add is set (a later KC block), so no staging
+ * copy is added in scalar code per block. */
+#define ROW(i) float *c##i = c + (size_t)(i) * ldc
+#define LOADC(i) (add ? _mm512_loadu_ps(c##i) : _mm512_setzero_ps())
+#define LOADC2(i) (add ? _mm512_loadu_ps(c##i + 16) : _mm512_setzero_ps())
 __attribute__((target("avx512f,avx512bf16"))) static void micro(int kc2, const uint32_t *restrict a,
-                                                                 const uint32_t *restrict b,
-                                                                 float (*restrict acc)[NR])
+                                                                 const uint32_t *restrict b, float *restrict c,
+                                                                 size_t ldc, int add)
 {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5);
+    __m512 c00 = LOADC(0), c01 = LOADC2(0), c10 = LOADC(1), c11 = LOADC2(1), c20 = LOADC(2), c21 = LOADC2(2);
+    __m512 c30 = LOADC(3), c31 = LOADC2(3), c40 = LOADC(4), c41 = LOADC2(4), c50 = LOADC(5), c51 = LOADC2(5);
     for (int p = 0; p < kc2; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
         __m512bh av;
@@ -59,13 +65,16 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro(int kc2, const u
         a += MR;
         b += NR;
     }
-    _mm512_storeu_ps(acc[0], c00); _mm512_storeu_ps(acc[0] + 16, c01);
-    _mm512_storeu_ps(acc[1], c10); _mm512_storeu_ps(acc[1] + 16, c11);
-    _mm512_storeu_ps(acc[2], c20); _mm512_storeu_ps(acc[2] + 16, c21);
-    _mm512_storeu_ps(acc[3], c30); _mm512_storeu_ps(acc[3] + 16, c31);
-    _mm512_storeu_ps(acc[4], c40); _mm512_storeu_ps(acc[4] + 16, c41);
-    _mm512_storeu_ps(acc[5], c50); _mm512_storeu_ps(acc[5] + 16, c51);
+    _mm512_storeu_ps(c0, c00); _mm512_storeu_ps(c0 + 16, c01);
+    _mm512_storeu_ps(c1, c10); _mm512_storeu_ps(c1 + 16, c11);
+    _mm512_storeu_ps(c2, c20); _mm512_storeu_ps(c2 + 16, c21);
+    _mm512_storeu_ps(c3, c30); _mm512_storeu_ps(c3 + 16, c31);
+    _mm512_storeu_ps(c4, c40); _mm512_storeu_ps(c4 + 16, c41);
+    _mm512_storeu_ps(c5, c50); _mm512_storeu_ps(c5 + 16, c51);
 }
+#undef ROW
+#undef LOADC
+#undef LOADC2
 
 /* A rows [m0, m0+mc) x k [k0, k0+kc) of a row-major bf16 [M][lda] -> ceil(mc/MR) panels
  * [kc2][MR] of words, zero-padded */
@@ -147,18 +156,22 @@ static int gemm(it_ctx *ctx, int m, int n, int k, const it_bf16 *a, size_t lda, 
                     const uint32_t *ablk = apack + ((size_t)(k0 / KC) * panels + i0 / MR) * kc2s * MR;
                     for (int jp = 0; jp < nc; jp += NR)
                         for (int ip = 0; ip < mc; ip += MR) {
-                            float acc[MR][NR] __attribute__((aligned(64)));
-                            micro(kc2, ablk + (size_t)(ip / MR) * kc2s * MR, bp + (size_t)(jp / NR) * kc2 * NR, acc);
-                            int mr = mc - ip < MR ? mc - ip : MR, nr = nc - jp < NR ? nc - jp : NR;
-                            for (int i = 0; i < mr; i++) {
-                                float *row = ct + (size_t)(i0 + ip + i - g0) * NC + jp;
-                                if (k0 == 0)
-                                    for (int j = 0; j < nr; j++)
-                                        row[j] = acc[i][j];
-                                else
-                                    for (int j = 0; j < nr; j++)
-                                        row[j] += acc[i][j];
+                            const uint32_t *ap = ablk + (size_t)(ip / MR) * kc2s * MR;
+                            const uint32_t *bpp = bp + (size_t)(jp / NR) * kc2 * NR;
+                            float *tile = ct + (size_t)(i0 + ip - g0) * NC + jp;
+                            int mr = mc - ip < MR ? mc - ip : MR;
+                            if (mr == MR && jp + NR <= NC) {
+                                micro(kc2, ap, bpp, tile, NC, k0 > 0);
+                                continue;
                             }
+                            /* the last rows of the group: through a full-size tile */
+                            float acc[MR][NR] __attribute__((aligned(64)));
+                            for (int i = 0; i < MR; i++)
+                                for (int j = 0; j < NR; j++)
+                                    acc[i][j] = i < mr && k0 > 0 ? tile[(size_t)i * NC + j] : 0.0f;
+                            micro(kc2, ap, bpp, acc[0], NR, 1);
+                            for (int i = 0; i < mr; i++)
+                                memcpy(tile + (size_t)i * NC, acc[i], sizeof acc[i]);
                         }
                 }
             }
@@ -193,8 +206,14 @@ struct conv_ctx {
     int pointwise;    /* x viewed as B [Ci][P] */
 };
 
+/* the low n of 32 lanes (0 <= n <= 32) */
+static inline __mmask32 len_mask(int n)
+{
+    return n >= 32 ? 0xffffffffu : (1u << n) - 1u;
+}
+
 /* Rows [k0, k0+kc) of Xcol, columns [n0, n0+nc) (nc <= NR), into rows [kc][NR] of bf16. */
-static void gather_rows(const struct conv_ctx *cx, int k0, int kc, int n0, int nc, it_bf16 *dst)
+__attribute__((target("avx512f,avx512bw"))) static void gather_rows(const struct conv_ctx *cx, int k0, int kc, int n0, int nc, it_bf16 *dst)
 {
     const it_conv3d_params *p = cx->p;
     if (cx->pointwise) {
@@ -240,14 +259,11 @@ static void gather_rows(const struct conv_ctx *cx, int k0, int kc, int n0, int n
                     qa = ru->len;
                 if (qb < qa)
                     qb = qa;
-                /* loops, not memset/memcpy: runs are short (at most NR), library calls cost
-                 * more than the copy */
-                for (int q = 0; q < qa; q++)
-                    o[q] = 0;
-                for (int q = qa; q < qb; q++)
-                    o[q] = src[xs + q];
-                for (int q = qb; q < ru->len; q++)
-                    o[q] = 0;
+                /* masked vector moves: runs are short (at most NR), and GCC turns a copy
+                 * loop into a memcpy call that costs more than the copy */
+                _mm512_mask_storeu_epi16(o, len_mask(ru->len), _mm512_setzero_si512());
+                _mm512_mask_storeu_epi16(o + qa, len_mask(qb - qa),
+                                         _mm512_maskz_loadu_epi16(len_mask(qb - qa), src + xs + qa));
             } else {
                 for (int q = 0; q < ru->len; q++) {
                     int ix = xs + q * p->sw;
@@ -270,28 +286,45 @@ static void gather_rows(const struct conv_ctx *cx, int k0, int kc, int n0, int n
     }
 }
 
-/* Gather pairs of rows and interleave them into words: 64 rows of bf16 on the stack at a
- * time. */
-static void pack_conv(const void *vctx, int k0, int kc, int n0, int nc, uint32_t *dst)
+/* w[j] = r0[j] | r1[j] << 16 for j < NR: one bf16 pair per word, two AVX-512 permutes */
+__attribute__((target("avx512f,avx512bw"))) static void interleave(const it_bf16 *r0, const it_bf16 *r1,
+                                                                   uint32_t *w)
+{
+    const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6,
+                                        37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    __m512i a = _mm512_loadu_si512(r0), b = _mm512_loadu_si512(r1);
+    _mm512_storeu_si512(w, _mm512_permutex2var_epi16(a, lo, b));
+    _mm512_storeu_si512(w + 16, _mm512_permutex2var_epi16(a, hi, b));
+}
+
+/* Gather pairs of rows and interleave them into words: a pointwise conv's full-width rows
+ * straight from x, every other case through 64 gathered rows of bf16 on the stack. */
+__attribute__((target("avx512f,avx512bw"))) static void pack_conv(const void *vctx, int k0, int kc, int n0, int nc, uint32_t *dst)
 {
     const struct conv_ctx *cx = vctx;
     enum { ROWS = 64 };
     it_bf16 tmp[ROWS * NR] __attribute__((aligned(64)));
+    static const it_bf16 zeros[NR];
     const int kc2 = (kc + 1) / 2;
+    const size_t np = (size_t)cx->to * cx->ho * cx->wo;
     for (int j0 = 0; j0 < nc; j0 += NR) {
         int nr = nc - j0 < NR ? nc - j0 : NR;
         uint32_t *d = dst + (size_t)(j0 / NR) * kc2 * NR;
+        if (cx->pointwise && nr == NR) {
+            for (int l = 0; l < kc; l += 2) {
+                const it_bf16 *r0 = cx->x + (size_t)(k0 + l) * np + n0 + j0;
+                interleave(r0, l + 1 < kc ? r0 + np : zeros, d + (size_t)(l / 2) * NR);
+            }
+            continue;
+        }
         for (int l0 = 0; l0 < kc; l0 += ROWS) {
             int lc = kc - l0 < ROWS ? kc - l0 : ROWS;
             gather_rows(cx, k0 + l0, lc, n0 + j0, nr, tmp);
             if (lc & 1)
                 memset(tmp + (size_t)lc * NR, 0, sizeof(it_bf16) * NR);
-            for (int l = 0; l < lc; l += 2) {
-                const it_bf16 *r0 = tmp + (size_t)l * NR, *r1 = r0 + NR;
-                uint32_t *w = d + (size_t)((l0 + l) / 2) * NR;
-                for (int j = 0; j < NR; j++)
-                    w[j] = pair(r0[j], r1[j]);
-            }
+            for (int l = 0; l < lc; l += 2)
+                interleave(tmp + (size_t)l * NR, tmp + (size_t)(l + 1) * NR, d + (size_t)((l0 + l) / 2) * NR);
         }
     }
 }

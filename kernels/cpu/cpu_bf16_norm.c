@@ -4,7 +4,9 @@
  * the arithmetic. The rounding points are the oracle's: bf16 inputs read exactly, fp32
  * arithmetic (GroupNorm's statistics summed as cpu_norm.c sums them: 256-element fp32 chunks
  * into a double per row, rows combined in channel order), each output rounded once.
- * Dimension letters: see it_kernels.h. */
+ * Compiled once per SIMD variant like cpu_norm.c (the base build's 4-float vectors made the
+ * SiLU's exp the slowest part of a bf16 window), hence the IT_CPU_V names. Dimension letters:
+ * see it_kernels.h. */
 #include <math.h>
 
 #include "kernels/cpu/cpu_internal.h"
@@ -12,7 +14,7 @@
 #define BLOCK 4096 /* elements per parallel work item of the elementwise ops */
 #define CHUNK 256  /* floats summed in float lanes before moving into the double total */
 
-static inline float silu1(float v)
+static inline float bf_silu1(float v)
 {
     return v / (1.0f + expf(-v));
 }
@@ -20,14 +22,14 @@ static inline float silu1(float v)
 /* The loops below work on CHUNK floats on the stack so that the compiler vectorises the
  * conversions (written branch-free: it_bf16_from_f32's NaN test as a select) and SiLU uses
  * the vectorised exp, as the fp32 kernels do. */
-static inline void to_f32(const it_bf16 *src, size_t n, float *dst)
+static inline void bf_to_f32(const it_bf16 *src, size_t n, float *dst)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)src[i] << 16;
         memcpy(dst + i, &u, 4);
     }
 }
-static inline void from_f32(const float *src, size_t n, it_bf16 *dst)
+static inline void bf_from_f32(const float *src, size_t n, it_bf16 *dst)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
@@ -36,7 +38,7 @@ static inline void from_f32(const float *src, size_t n, it_bf16 *dst)
         dst[i] = (it_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
     }
 }
-static void silu_n(float *v, size_t n)
+static void bf_silu_n(float *v, size_t n)
 {
     size_t i = 0;
     for (; i + IT_VL <= n; i += IT_VL) {
@@ -44,11 +46,11 @@ static void silu_n(float *v, size_t n)
         vf_store(v + i, x / (1.0f + vf_exp(-x)));
     }
     for (; i < n; i++)
-        v[i] = silu1(v[i]);
+        v[i] = bf_silu1(v[i]);
 }
 
 /* x, y [len]; y may be x */
-int it_cpu_bf16_silu(it_ctx *ctx, size_t n, const void *xv, void *yv)
+int IT_CPU_V(it_cpu_bf16_silu)(it_ctx *ctx, size_t n, const void *xv, void *yv)
 {
     (void)ctx;
     const it_bf16 *x = xv;
@@ -59,16 +61,16 @@ int it_cpu_bf16_silu(it_ctx *ctx, size_t n, const void *xv, void *yv)
         float v[CHUNK];
         for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
             size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
-            to_f32(x + c0, m, v);
-            silu_n(v, m);
-            from_f32(v, m, y + c0);
+            bf_to_f32(x + c0, m, v);
+            bf_silu_n(v, m);
+            bf_from_f32(v, m, y + c0);
         }
     }
     return 0;
 }
 
 /* a, b, y [len]; y may be a or b */
-int it_cpu_bf16_add(it_ctx *ctx, size_t n, const void *av, const void *bv, void *yv)
+int IT_CPU_V(it_cpu_bf16_add)(it_ctx *ctx, size_t n, const void *av, const void *bv, void *yv)
 {
     (void)ctx;
     const it_bf16 *a = av, *b = bv;
@@ -79,18 +81,18 @@ int it_cpu_bf16_add(it_ctx *ctx, size_t n, const void *av, const void *bv, void 
         float u[CHUNK], v[CHUNK];
         for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
             size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
-            to_f32(a + c0, m, u);
-            to_f32(b + c0, m, v);
+            bf_to_f32(a + c0, m, u);
+            bf_to_f32(b + c0, m, v);
             for (size_t i = 0; i < m; i++)
                 u[i] += v[i];
-            from_f32(u, m, y + c0);
+            bf_from_f32(u, m, y + c0);
         }
     }
     return 0;
 }
 
 /* x, y [len]; y may be x */
-int it_cpu_bf16_scale(it_ctx *ctx, size_t n, const void *xv, float s, void *yv)
+int IT_CPU_V(it_cpu_bf16_scale)(it_ctx *ctx, size_t n, const void *xv, float s, void *yv)
 {
     (void)ctx;
     const it_bf16 *x = xv;
@@ -101,23 +103,23 @@ int it_cpu_bf16_scale(it_ctx *ctx, size_t n, const void *xv, float s, void *yv)
         float v[CHUNK];
         for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
             size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
-            to_f32(x + c0, m, v);
+            bf_to_f32(x + c0, m, v);
             for (size_t i = 0; i < m; i++)
                 v[i] *= s;
-            from_f32(v, m, y + c0);
+            bf_from_f32(v, m, y + c0);
         }
     }
     return 0;
 }
 
 /* sum of (row[i] - mean)^2 if sq, else of row[i]; row [n] bf16 */
-static double row_sum(const it_bf16 *row, size_t n, float mean, int sq)
+static double bf_row_sum(const it_bf16 *row, size_t n, float mean, int sq)
 {
     double total = 0;
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
         float v[CHUNK], part = 0;
-        to_f32(row + c0, c1 - c0, v);
+        bf_to_f32(row + c0, c1 - c0, v);
         it_vf acc = {0};
         size_t i = 0, m = c1 - c0;
         for (; i + IT_VL <= m; i += IT_VL) {
@@ -137,7 +139,7 @@ static double row_sum(const it_bf16 *row, size_t n, float mean, int sq)
 
 /* x, y [N][C][T][HW]; gamma, beta [C]; y may be x. Per sample and frame: two passes (mean,
  * then squared deviations), as the oracle does. */
-int it_cpu_bf16_groupnorm(it_ctx *ctx, int ns, int c, int t, int hw, const void *xv,
+int IT_CPU_V(it_cpu_bf16_groupnorm)(it_ctx *ctx, int ns, int c, int t, int hw, const void *xv,
                           const void *gv, const void *bv, float eps, int silu, void *yv)
 {
     IT_KCHECK(ns > 0 && c > 0 && t > 0 && hw > 0, "groupnorm");
@@ -155,7 +157,7 @@ int it_cpu_bf16_groupnorm(it_ctx *ctx, int ns, int c, int t, int hw, const void 
         for (int pass = 0; pass < 2; pass++) {
 #pragma omp parallel for schedule(static)
             for (long r = 0; r < rows; r++)
-                part[r] = row_sum(x + r * HW, HW, pass ? mean[r % t] : 0.0f, pass);
+                part[r] = bf_row_sum(x + r * HW, HW, pass ? mean[r % t] : 0.0f, pass);
             for (int ft = 0; ft < t; ft++) {
                 double s = 0;
                 for (int ch = 0; ch < c; ch++)
@@ -175,12 +177,12 @@ int it_cpu_bf16_groupnorm(it_ctx *ctx, int ns, int c, int t, int hw, const void 
             float v[CHUNK];
             for (size_t c0 = 0; c0 < HW; c0 += CHUNK) {
                 size_t m = HW - c0 < CHUNK ? HW - c0 : CHUNK;
-                to_f32(xr + c0, m, v);
+                bf_to_f32(xr + c0, m, v);
                 for (size_t i = 0; i < m; i++)
                     v[i] = v[i] * a + b;
                 if (silu)
-                    silu_n(v, m);
-                from_f32(v, m, yr + c0);
+                    bf_silu_n(v, m);
+                bf_from_f32(v, m, yr + c0);
             }
         }
     }

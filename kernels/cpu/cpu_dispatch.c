@@ -86,3 +86,10 @@ DISPATCH(it_cpu_add, (it_ctx *ctx, size_t n, const float *a, const float *b, flo
 DISPATCH(it_cpu_scale, (it_ctx *ctx, size_t n, const float *x, float s, float *y), (ctx, n, x, s, y))
 DISPATCH(it_cpu_rmsnorm, (it_ctx *ctx, int s, int d, const float *x, const float *wt, float eps, float *y),
          (ctx, s, d, x, wt, eps, y))
+DISPATCH(it_cpu_bf16_groupnorm,
+         (it_ctx *ctx, int n, int c, int t, int hw, const void *x, const void *gamma, const void *beta, float eps,
+          int silu, void *y),
+         (ctx, n, c, t, hw, x, gamma, beta, eps, silu, y))
+DISPATCH(it_cpu_bf16_silu, (it_ctx *ctx, size_t n, const void *x, void *y), (ctx, n, x, y))
+DISPATCH(it_cpu_bf16_add, (it_ctx *ctx, size_t n, const void *a, const void *b, void *y), (ctx, n, a, b, y))
+DISPATCH(it_cpu_bf16_scale, (it_ctx *ctx, size_t n, const void *x, float s, void *y), (ctx, n, x, s, y))

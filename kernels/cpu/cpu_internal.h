@@ -45,7 +45,7 @@ static inline size_t it_cpu_piece(size_t bytes)
 }
 
 /* SIMD variants. On x86-64 with GCC, the files whose speed hangs on the vector width
- * (cpu_attn.c, cpu_norm.c) are compiled again by cpu_x86_avx2.c and cpu_x86_avx512.c under
+ * (cpu_attn.c, cpu_norm.c, cpu_bf16_norm.c) are compiled again by cpu_x86_avx2.c and cpu_x86_avx512.c under
  * "#pragma GCC target", which also sets __AVX2__/__AVX512F__ and so IT_VL below. Their op
  * definitions are named IT_CPU_V(it_cpu_op): it_cpu_op_base in the ordinary build,
  * it_cpu_op_avx2 / _avx512 in the variants; cpu_dispatch.c defines it_cpu_op itself and

@@ -6,6 +6,7 @@
 #define IT_CPU_SUFFIX _avx2
 #include "kernels/cpu/cpu_attn.c"
 #include "kernels/cpu/cpu_norm.c"
+#include "kernels/cpu/cpu_bf16_norm.c"
 #else
 typedef int it_cpu_x86_avx2_unused; /* ISO C wants a non-empty file */
 #endif

@@ -364,6 +364,11 @@ static void conv_cases(void)
     test_conv("conv3d k111 gemm", (it_conv3d_params){300, 130, 1, 7, 37, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1});
     /* general im2col with K = 360 > KC, Co > MC, odd sizes */
     test_conv("conv3d k133 big", (it_conv3d_params){40, 125, 2, 6, 45, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1, 1});
+    /* the bf16 kernel's K block is 512: K = 648 and 601 (odd) over two blocks with Co not a
+     * multiple of the 6-row tile (its last rows carry sums across blocks), and a pointwise
+     * conv whose 57 positions are one full 32-column tile read in place and a partial one */
+    test_conv("conv3d k333 K>512", (it_conv3d_params){24, 13, 3, 5, 9, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1, 1});
+    test_conv("conv3d k111 K>512 odd", (it_conv3d_params){601, 7, 1, 3, 19, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1});
     /* a full 3x3x3 kernel with everything at once */
     test_conv("conv3d k333 mixed", (it_conv3d_params){4, 3, 3, 5, 7, 3, 3, 3, 2, 1, 2, 1, 2, 0, 1, 3, 1});
     /* batches: 3 samples, causal time, a pointwise GEMM */
