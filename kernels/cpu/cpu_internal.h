@@ -186,6 +186,9 @@ int it_cpu_rope2d(it_ctx *, int rows, int nh, int hd, int hw, int w, int ld, con
  * state in it_host_priv.state) and have the EXT* scratch slots to themselves. */
 /* The native AVX512-BF16 kernels (cpu_bf16_native.c; x86-64 with GCC/Clang only), called by
  * cpu_bf16_wrap.c's conv3d, linear and swiglu where it_cpu_isa() == IT_ISA_AVX512BF16. */
+/* dst[j] = bf16(row[j] + bm (+ bias_n[j])), j < n: the native GEMM's output rounding (needs
+ * AVX512-BW/VL; x86-64 GCC builds only) */
+void it_cpu_bf16n_round_row(const float *row, float bm, const it_bf16 *bias_n, it_bf16 *dst, int n);
 int it_cpu_bf16n_conv3d(it_ctx *, const it_conv3d_params *p, const void *x, const void *wt,
                         const void *bias, void *y);
 int it_cpu_bf16n_linear(it_ctx *, int rows, int k, int m, const void *x, const void *wt,

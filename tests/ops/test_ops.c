@@ -28,6 +28,7 @@
  * 3e-2 there. A per-op result is printed.
  */
 #include "tests/ops/ops_util.h"
+#include "kernels/cpu/cpu_internal.h"
 
 /* The backend under test: cpu, or (built as test_cuda_ops with -DIT_TEST_CAND=fn) the cuda
  * backend's op layer run on the CPU through the execution shim (tests/ops/cuda_shim_backend.cc).
@@ -614,6 +615,50 @@ static void open_all(void)
     }
 }
 
+/* The native bf16 GEMM rounds its fp32 sums with vector integer code: bit for bit against
+ * it_bf16_from_f32 on every high half (sign, exponent, 7 mantissa bits) with the low halves
+ * that decide a rounding (ties 0x8000 with odd and even kept parts, 0x7fff, 0x8001, 0, 0xffff),
+ * so infinities, NaNs and the carry into the exponent are all there; lengths that are not a
+ * multiple of the 16 lanes, with and without a per-column bias. */
+static void round_cases(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl")) {
+        printf("bf16 round_row: skipped (no AVX512-BW/VL)\n");
+        return;
+    }
+    static const uint32_t lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff};
+    enum { N = 37 };
+    float row[N];
+    it_bf16 bias[N], got[N + 1];
+    long bad = 0, total = 0;
+    for (int b = 0; b < N; b++)
+        bias[b] = it_bf16_from_f32((float)(b - 18) * 0.375f);
+    for (uint32_t hi = 0; hi < 65536; hi++)
+        for (size_t l = 0; l < sizeof lows / sizeof *lows; l += 1) {
+            int fill = (int)((hi + l) % N) + 1;
+            for (int j = 0; j < fill; j++) {
+                uint32_t u = hi << 16 | (lows[(l + (size_t)j) % 6] ^ (uint32_t)(j & 1) << 16);
+                memcpy(&row[j], &u, 4);
+            }
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                float bm = with_bias ? 0.5f : 0.0f;
+                got[fill] = 0x5a5a;
+                it_cpu_bf16n_round_row(row, bm, with_bias ? bias : NULL, got, fill);
+                bad += got[fill] != 0x5a5a; /* nothing written past n */
+                for (int j = 0; j < fill; j++, total++) {
+                    float s = row[j] + bm + (with_bias ? it_bf16_to_f32(bias[j]) : 0.0f);
+                    bad += got[j] != it_bf16_from_f32(s);
+                }
+            }
+        }
+    CHECK(bad == 0, "bf16 round_row: %ld of %ld values differ from it_bf16_from_f32", bad, total);
+    if (bad == 0)
+        printf("bf16 round_row: %ld values bit-exact\n", total);
+#endif
+}
+
 int main(void)
 {
     for (int p = 0; p < IT_PRECISION_COUNT; p++)
@@ -639,6 +684,8 @@ int main(void)
     }
     resample_cases();
     token_cases();
+    if (CAND() == it_backend_cpu())
+        round_cases();
     for (int p = 0; p < IT_PRECISION_COUNT; p++) {
         it_ctx_close(&ctx_ref[p]);
         it_ctx_close(&ctx_cpu[p]);
