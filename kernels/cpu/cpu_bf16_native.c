@@ -19,6 +19,7 @@
  * is summed over the same KC blocks in the same order whatever the thread count. Scratch: the
  * context's EXT* slots. Dimension letters: see it_kernels.h; P = To*Ho*Wo, KK = Ci*kt*kh*kw. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "kernels/cpu/cpu_internal.h"
 
@@ -30,6 +31,7 @@
 #define KC 512          /* k values per block (256 pairs): a KC x NR B panel is 32 KiB */
 #define MC_MAX (40 * MR)
 #define NC (8 * NR)
+#define XW_BYTES (8 << 20) /* conv_direct's input pair layout per pass (IT_KERNELS_XW_BYTES: tests) */
 
 /* B slice rows [k0, k0+kc) x columns [n0, n0+nc) as ceil(nc/NR) panels [ceil(kc/2)][NR] of
  * words (low half row k, high half row k+1), zero past nc and past kc */
@@ -40,38 +42,42 @@ static inline uint32_t pair(it_bf16 lo, it_bf16 hi)
     return (uint32_t)lo | (uint32_t)hi << 16;
 }
 
-/* c [MR][ldc] (+)= A panel [kc2][MR] x B panel [kc2][NR] (words): the sums go straight into
- * the caller's fp32 tile, loaded first when add is set (a later KC block), so no staging
- * copy is added in scalar code per block. */
+/* c [MR][ldc] (+)= A panel [kc2][MR] x B [kc2][NR] (words): the sums go straight into the
+ * caller's fp32 tile, loaded first when add is set (a later KC block), so no staging copy is
+ * added in scalar code per block. */
 #define ROW(i) float *c##i = c + (size_t)(i) * ldc
 #define LOADC(i) (add ? _mm512_loadu_ps(c##i) : _mm512_setzero_ps())
 #define LOADC2(i) (add ? _mm512_loadu_ps(c##i + 16) : _mm512_setzero_ps())
+#define MICRO_BODY(B0, B1)                                                                                       \
+    ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5);                                                               \
+    __m512 c00 = LOADC(0), c01 = LOADC2(0), c10 = LOADC(1), c11 = LOADC2(1), c20 = LOADC(2), c21 = LOADC2(2);     \
+    __m512 c30 = LOADC(3), c31 = LOADC2(3), c40 = LOADC(4), c41 = LOADC2(4), c50 = LOADC(5), c51 = LOADC2(5);     \
+    for (int p = 0; p < kc2; p++) {                                                                               \
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(B0), b1 = (__m512bh)_mm512_loadu_si512(B1);                   \
+        __m512bh av;                                                                                              \
+        av = (__m512bh)_mm512_set1_epi32((int)a[0]); c00 = _mm512_dpbf16_ps(c00, av, b0); c01 = _mm512_dpbf16_ps(c01, av, b1); \
+        av = (__m512bh)_mm512_set1_epi32((int)a[1]); c10 = _mm512_dpbf16_ps(c10, av, b0); c11 = _mm512_dpbf16_ps(c11, av, b1); \
+        av = (__m512bh)_mm512_set1_epi32((int)a[2]); c20 = _mm512_dpbf16_ps(c20, av, b0); c21 = _mm512_dpbf16_ps(c21, av, b1); \
+        av = (__m512bh)_mm512_set1_epi32((int)a[3]); c30 = _mm512_dpbf16_ps(c30, av, b0); c31 = _mm512_dpbf16_ps(c31, av, b1); \
+        av = (__m512bh)_mm512_set1_epi32((int)a[4]); c40 = _mm512_dpbf16_ps(c40, av, b0); c41 = _mm512_dpbf16_ps(c41, av, b1); \
+        av = (__m512bh)_mm512_set1_epi32((int)a[5]); c50 = _mm512_dpbf16_ps(c50, av, b0); c51 = _mm512_dpbf16_ps(c51, av, b1); \
+        a += MR;                                                                                                  \
+    }                                                                                                             \
+    _mm512_storeu_ps(c0, c00); _mm512_storeu_ps(c0 + 16, c01);                                                    \
+    _mm512_storeu_ps(c1, c10); _mm512_storeu_ps(c1 + 16, c11);                                                    \
+    _mm512_storeu_ps(c2, c20); _mm512_storeu_ps(c2 + 16, c21);                                                    \
+    _mm512_storeu_ps(c3, c30); _mm512_storeu_ps(c3 + 16, c31);                                                    \
+    _mm512_storeu_ps(c4, c40); _mm512_storeu_ps(c4 + 16, c41);                                                    \
+    _mm512_storeu_ps(c5, c50); _mm512_storeu_ps(c5 + 16, c51);
+
 __attribute__((target("avx512f,avx512bf16"))) static void micro(int kc2, const uint32_t *restrict a,
                                                                  const uint32_t *restrict b, float *restrict c,
                                                                  size_t ldc, int add)
 {
-    ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5);
-    __m512 c00 = LOADC(0), c01 = LOADC2(0), c10 = LOADC(1), c11 = LOADC2(1), c20 = LOADC(2), c21 = LOADC2(2);
-    __m512 c30 = LOADC(3), c31 = LOADC2(3), c40 = LOADC(4), c41 = LOADC2(4), c50 = LOADC(5), c51 = LOADC2(5);
-    for (int p = 0; p < kc2; p++) {
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
-        __m512bh av;
-        av = (__m512bh)_mm512_set1_epi32((int)a[0]); c00 = _mm512_dpbf16_ps(c00, av, b0); c01 = _mm512_dpbf16_ps(c01, av, b1);
-        av = (__m512bh)_mm512_set1_epi32((int)a[1]); c10 = _mm512_dpbf16_ps(c10, av, b0); c11 = _mm512_dpbf16_ps(c11, av, b1);
-        av = (__m512bh)_mm512_set1_epi32((int)a[2]); c20 = _mm512_dpbf16_ps(c20, av, b0); c21 = _mm512_dpbf16_ps(c21, av, b1);
-        av = (__m512bh)_mm512_set1_epi32((int)a[3]); c30 = _mm512_dpbf16_ps(c30, av, b0); c31 = _mm512_dpbf16_ps(c31, av, b1);
-        av = (__m512bh)_mm512_set1_epi32((int)a[4]); c40 = _mm512_dpbf16_ps(c40, av, b0); c41 = _mm512_dpbf16_ps(c41, av, b1);
-        av = (__m512bh)_mm512_set1_epi32((int)a[5]); c50 = _mm512_dpbf16_ps(c50, av, b0); c51 = _mm512_dpbf16_ps(c51, av, b1);
-        a += MR;
-        b += NR;
-    }
-    _mm512_storeu_ps(c0, c00); _mm512_storeu_ps(c0 + 16, c01);
-    _mm512_storeu_ps(c1, c10); _mm512_storeu_ps(c1 + 16, c11);
-    _mm512_storeu_ps(c2, c20); _mm512_storeu_ps(c2 + 16, c21);
-    _mm512_storeu_ps(c3, c30); _mm512_storeu_ps(c3 + 16, c31);
-    _mm512_storeu_ps(c4, c40); _mm512_storeu_ps(c4 + 16, c41);
-    _mm512_storeu_ps(c5, c50); _mm512_storeu_ps(c5 + 16, c51);
+    MICRO_BODY(b + (size_t)p * NR, b + (size_t)p * NR + 16)
 }
+
+#undef MICRO_BODY
 #undef ROW
 #undef LOADC
 #undef LOADC2
@@ -131,8 +137,75 @@ struct gemm_out {
     const it_bf16 *bias_m, *bias_n;
 };
 
+/* B from the channel-pair layout of conv_direct (conv3d with unit spatial stride and Wo a
+ * multiple of 16): column j = (ot, oy, ox) starts at word base(j) = (ot*st*hp + oy)*wp + ox
+ * of the padded input, and k pair p adds off[p], so a 16-column half (one output row) is 16
+ * contiguous words: the im2col of a pair row is two vector copies. */
+struct direct_b {
+    const uint32_t *xw;
+    const int32_t *off;
+    int ho, wo, st, hp, wp;
+    int ci, taps; /* A is the weights [Co][Ci*taps], read in pair order (see pack_a_pairs) */
+};
+
+/* pack_a for conv_direct's k order: pair p = (channel pair c, tap) holds the weights of
+ * channels 2c and 2c+1 at that tap (zero past Ci), from row-major w [M][Ci*taps] */
+static void pack_a_pairs(const struct direct_b *d, const it_bf16 *w, int m0, int mc, int k0, int kc,
+                         uint32_t *dst)
+{
+    const int kc2 = kc / 2;
+    const size_t kk = (size_t)d->ci * d->taps;
+    for (int i0 = 0; i0 < mc; i0 += MR) {
+        uint32_t *o = dst + (size_t)(i0 / MR) * kc2 * MR;
+        for (int i = 0; i < MR; i++) {
+            if (i0 + i >= mc) {
+                for (int q = 0; q < kc2; q++)
+                    o[q * MR + i] = 0;
+                continue;
+            }
+            const it_bf16 *row = w + (size_t)(m0 + i0 + i) * kk;
+            int c = k0 / 2 / d->taps, tap = k0 / 2 % d->taps;
+            for (int q = 0; q < kc2; q++) {
+                const it_bf16 *lo = row + (size_t)2 * c * d->taps + tap;
+                o[q * MR + i] = pair(*lo, 2 * c + 1 < d->ci ? lo[d->taps] : 0);
+                if (++tap == d->taps) {
+                    tap = 0;
+                    c++;
+                }
+            }
+        }
+    }
+}
+
+static inline const uint32_t *direct_col(const struct direct_b *d, int j)
+{
+    int ox = j % d->wo, rest = j / d->wo, oy = rest % d->ho, ot = rest / d->ho;
+    return d->xw + ((size_t)ot * d->st * d->hp + oy) * d->wp + ox;
+}
+
+/* The B panels of k pairs [k0/2, (k0+kc)/2) x columns [n0, n0+nc) from the pair layout: two
+ * 16-word copies per pair and tile (a second half past n repeats the first; its sums are
+ * never read). */
+__attribute__((target("avx512f"))) static void pack_direct(const struct direct_b *d, int k0, int kc, int n0,
+                                                           int nc, int n, uint32_t *dst)
+{
+    const int kc2 = kc / 2;
+    const int32_t *off = d->off + k0 / 2;
+    for (int jp = 0; jp < nc; jp += NR) {
+        const uint32_t *b0 = direct_col(d, n0 + jp);
+        const uint32_t *b1 = n0 + jp + 16 < n ? direct_col(d, n0 + jp + 16) : b0;
+        uint32_t *o = dst + (size_t)(jp / NR) * kc2 * NR;
+        for (int p = 0; p < kc2; p++, o += NR) {
+            _mm512_storeu_si512(o, _mm512_loadu_si512(b0 + off[p]));
+            _mm512_storeu_si512(o + 16, _mm512_loadu_si512(b1 + off[p]));
+        }
+    }
+}
+
+/* B packed into a per-thread panel by pack_b(pctx, ...), or from direct when it is set.
+ * a_ready: the A panels of the previous call (same A, m and k) are still in the EXT0 slot. */
 static int gemm(it_ctx *ctx, int m, int n, int k, const it_bf16 *a, size_t lda, pack16_fn pack_b,
-                const void *pctx, const struct gemm_out *o)
+                const void *pctx, const struct direct_b *direct, const struct gemm_out *o, int a_ready)
 {
     if (m <= 0 || n <= 0 || k <= 0)
         return it_error_set(IT_E_SHAPE, "bf16 gemm: bad sizes %dx%dx%d", m, n, k);
@@ -160,10 +233,13 @@ static int gemm(it_ctx *ctx, int m, int n, int k, const it_bf16 *a, size_t lda, 
 #pragma omp parallel
     {
 #pragma omp for schedule(static)
-        for (long w = 0; w < kblocks * panels; w++) {
+        for (long w = 0; w < (a_ready ? 0 : kblocks * panels); w++) {
             int kb = (int)(w / panels), ip = (int)(w % panels), k0 = kb * KC;
             int mr = m - ip * MR < MR ? m - ip * MR : MR;
-            pack_a(a, lda, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kc2s * MR);
+            if (direct)
+                pack_a_pairs(direct, a, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kc2s * MR);
+            else
+                pack_a(a, lda, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kc2s * MR);
         }
         char *mine = tscr + (bp_bytes + ct_bytes) * it_cpu_thread_num();
         uint32_t *bp = (uint32_t *)mine;
@@ -174,7 +250,10 @@ static int gemm(it_ctx *ctx, int m, int n, int k, const it_bf16 *a, size_t lda, 
             int g1 = m - g0 < rows ? m : g0 + rows, nc = n - j0 < NC ? n - j0 : NC;
             for (int k0 = 0; k0 < k; k0 += KC) {
                 int kc = k - k0 < KC ? k - k0 : KC, kc2 = (kc + 1) / 2;
-                pack_b(pctx, k0, kc, j0, nc, bp);
+                if (direct)
+                    pack_direct(direct, k0, kc, j0, nc, n, bp);
+                else
+                    pack_b(pctx, k0, kc, j0, nc, bp);
                 for (int i0 = g0; i0 < g1; i0 += MC) {
                     int mc = g1 - i0 < MC ? g1 - i0 : MC;
                     const uint32_t *ablk = apack + ((size_t)(k0 / KC) * panels + i0 / MR) * kc2s * MR;
@@ -184,7 +263,7 @@ static int gemm(it_ctx *ctx, int m, int n, int k, const it_bf16 *a, size_t lda, 
                             const uint32_t *bpp = bp + (size_t)(jp / NR) * kc2 * NR;
                             float *tile = ct + (size_t)(i0 + ip - g0) * NC + jp;
                             int mr = mc - ip < MR ? mc - ip : MR;
-                            if (mr == MR && jp + NR <= NC) {
+                            if (mr == MR) {
                                 micro(kc2, ap, bpp, tile, NC, k0 > 0);
                                 continue;
                             }
@@ -347,6 +426,87 @@ __attribute__((target("avx512f,avx512bw"))) static void pack_conv(const void *vc
     }
 }
 
+/* conv3d as an implicit GEMM, for unit spatial stride and Wo a multiple of 16 (every
+ * resblock, temporal and pointwise conv of the network at the usual sizes): x is laid out
+ * once per sample as channel pairs with the padding materialised, xw [Ci/2][T+tpad][Hp][Wp]
+ * words (the tpad leading frames replicate frame 0, the spatial border is zero), so that the
+ * B row of k pair (channel pair, tap) for 16 output columns of one output row is 16
+ * contiguous words (pack_direct: no gather, no interleave; read in place by the kernel
+ * they measured slower, every load split across cache lines). A is packed from the weights
+ * in the same k order (pack_a_pairs); an odd Ci gets a zero channel. */
+static int conv_direct(it_ctx *ctx, const it_conv3d_params *p, int to, int ho, int wo, const it_bf16 *x,
+                       const it_bf16 *wt, const it_bf16 *bias, it_bf16 *y)
+{
+    const int cps = (p->ci + 1) / 2, taps = p->kt * p->kh * p->kw, khw = p->kh * p->kw;
+    const int hp = p->h + p->pad_top + p->pad_bottom, wp = p->w + p->pad_left + p->pad_right;
+    /* output frames per pass: the pair layout of the input frames they read stays under
+     * XW_BYTES (so the extra memory is a few MB, not a copy of the largest activation) */
+    const long long frame_bytes = 4LL * cps * hp * wp;
+    const char *budget = getenv("IT_KERNELS_XW_BYTES");
+    int fc = (int)(((budget ? atoll(budget) : XW_BYTES) / frame_bytes - p->kt) / p->st + 1);
+    if (fc < 1)
+        fc = 1;
+    if (fc > to)
+        fc = to;
+    const int nfr = (fc - 1) * p->st + p->kt; /* input frames of one pass */
+    const long long words = (long long)cps * nfr * hp * wp, kk2 = 2LL * cps * taps;
+    if (words > INT32_MAX || kk2 > INT32_MAX)
+        return it_error_set(IT_E_SHAPE, "conv3d: tensor too large");
+    uint32_t *xw = it_host_scratch(ctx, IT_SCR_EXT2, sizeof *xw * (size_t)words);
+    int32_t *off = it_host_scratch(ctx, IT_SCR_EXT3, sizeof *off * (size_t)cps * taps);
+    if (!xw || !off)
+        return IT_E_NOMEM;
+    for (int c = 0; c < cps; c++)
+        for (int tap = 0; tap < taps; tap++) {
+            int dt = tap / khw, dy = tap % khw / p->kw, dx = tap % p->kw;
+            off[c * taps + tap] = (int32_t)((((long long)c * nfr + dt) * hp + dy) * wp + dx);
+        }
+    const size_t nx = (size_t)p->ci * p->t * p->h * p->w, hw = (size_t)p->h * p->w, fhw = (size_t)ho * wo;
+    const size_t np = (size_t)to * fhw;
+    const struct direct_b d = {xw, off, ho, wo, p->st, hp, wp, p->ci, taps};
+    int rc = 0, a_ready = 0;
+    for (int s = 0; s < p->n && rc == 0; s++) {
+        const it_bf16 *xs = x + s * nx;
+        for (int ot0 = 0; ot0 < to && rc == 0; ot0 += fc) {
+            const int nout = to - ot0 < fc ? to - ot0 : fc, f0 = ot0 * p->st - p->tpad;
+            const int nin = (nout - 1) * p->st + p->kt;
+#pragma omp parallel for schedule(static)
+            for (long cf = 0; cf < (long)cps * nin; cf++) {
+                int c = (int)(cf / nin), fr = (int)(cf % nin), f = f0 + fr; /* frames before 0 replicate frame 0 */
+                const it_bf16 *lo = xs + ((size_t)2 * c * p->t + (f < 0 ? 0 : f)) * hw;
+                const it_bf16 *hi = 2 * c + 1 < p->ci ? lo + (size_t)p->t * hw : NULL;
+                uint32_t *dst = xw + ((size_t)c * nfr + fr) * hp * wp;
+                for (int yy = 0; yy < hp; yy++) {
+                    int iy = yy - p->pad_top;
+                    uint32_t *row = dst + (size_t)yy * wp;
+                    if (iy < 0 || iy >= p->h) {
+                        memset(row, 0, sizeof *row * wp);
+                        continue;
+                    }
+                    const it_bf16 *l = lo + (size_t)iy * p->w, *h = hi ? hi + (size_t)iy * p->w : NULL;
+                    for (int xx = 0; xx < p->pad_left; xx++)
+                        row[xx] = 0;
+                    uint32_t *r = row + p->pad_left;
+                    if (h)
+                        for (int ix = 0; ix < p->w; ix++)
+                            r[ix] = pair(l[ix], h[ix]);
+                    else
+                        for (int ix = 0; ix < p->w; ix++)
+                            r[ix] = l[ix];
+                    for (int xx = p->pad_left + p->w; xx < wp; xx++)
+                        row[xx] = 0;
+                }
+            }
+            /* columns [ot0*Ho*Wo, +nout*Ho*Wo) of this sample's output, rows Co apart */
+            struct gemm_out o = {y + s * (size_t)p->co * np + ot0 * fhw, NULL, np, bias, NULL};
+            rc = gemm(ctx, p->co, (int)(nout * fhw), (int)kk2, wt, (size_t)p->ci * taps, NULL, NULL, &d, &o,
+                      a_ready);
+            a_ready = 1;
+        }
+    }
+    return rc;
+}
+
 /* x [N][Ci][T][H][W], wt [Co][KK], bias [Co] or NULL -> y [N][Co][P] */
 int it_cpu_bf16n_conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, const void *wt,
                         const void *bias, void *y)
@@ -358,6 +518,8 @@ int it_cpu_bf16n_conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, c
     long long np = (long long)to * ho * wo, kk = (long long)p->ci * p->kt * p->kh * p->kw;
     if (np > INT32_MAX || kk > INT32_MAX)
         return it_error_set(IT_E_SHAPE, "conv3d: tensor too large");
+    if (p->sh == 1 && p->sw == 1 && wo % 16 == 0)
+        return conv_direct(ctx, p, to, ho, wo, x, wt, bias, y);
     struct conv_ctx cx = {p, NULL, to, ho, wo,
                           p->kt == 1 && p->kh == 1 && p->kw == 1 && p->st == 1 && p->sh == 1 && p->sw == 1 &&
                               p->tpad == 0 && !p->pad_top && !p->pad_bottom && !p->pad_left && !p->pad_right};
@@ -365,7 +527,7 @@ int it_cpu_bf16n_conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, c
     for (int s = 0; s < p->n && rc == 0; s++) {
         cx.x = (const it_bf16 *)x + s * nx;
         struct gemm_out o = {(it_bf16 *)y + s * ny, NULL, (size_t)np, bias, NULL};
-        rc = gemm(ctx, p->co, (int)np, (int)kk, wt, (size_t)kk, pack_conv, &cx, &o);
+        rc = gemm(ctx, p->co, (int)np, (int)kk, wt, (size_t)kk, pack_conv, &cx, NULL, &o, 0);
     }
     return rc;
 }
@@ -405,7 +567,7 @@ static int linear(it_ctx *ctx, int rows, int k, int m, const it_bf16 *x, const i
     IT_KCHECK(rows > 0 && k > 0 && m > 0, "linear");
     struct wt_ctx wc = {wt, k};
     struct gemm_out o = {y, yf, (size_t)m, NULL, bias};
-    return gemm(ctx, rows, m, k, x, (size_t)k, pack_wt, &wc, &o);
+    return gemm(ctx, rows, m, k, x, (size_t)k, pack_wt, &wc, NULL, &o, 0);
 }
 
 int it_cpu_bf16n_linear(it_ctx *ctx, int rows, int k, int m, const void *x, const void *wt,

@@ -370,6 +370,15 @@ static void conv_cases(void)
      * conv whose 57 positions are one full 32-column tile read in place and a partial one */
     test_conv("conv3d k333 K>512", (it_conv3d_params){24, 13, 3, 5, 9, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1, 1});
     test_conv("conv3d k111 K>512 odd", (it_conv3d_params){601, 7, 1, 3, 19, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1});
+    /* Wo a multiple of 16 with unit spatial stride: the bf16 kernel's implicit GEMM (input
+     * read in place as channel pairs); odd Ci, K over two blocks, temporal stride and causal
+     * padding, two output rows per 32-column tile (Wo = 16), a column count that ends in a
+     * half tile, asymmetric padding, several samples */
+    test_conv("conv3d k133 W16 direct", (it_conv3d_params){5, 7, 3, 4, 16, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1, 1});
+    test_conv("conv3d k333 W32 direct", (it_conv3d_params){24, 13, 5, 3, 32, 3, 3, 3, 2, 1, 1, 2, 1, 1, 1, 1, 1});
+    test_conv("conv3d k311 W16 direct", (it_conv3d_params){9, 8, 4, 3, 16, 3, 1, 1, 1, 1, 1, 2, 0, 0, 0, 0, 2});
+    test_conv("conv3d k111 W48 direct", (it_conv3d_params){601, 7, 1, 1, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1});
+    test_conv("conv3d k133 W16 pad tl", (it_conv3d_params){3, 6, 2, 5, 17, 1, 3, 3, 1, 1, 1, 0, 2, 0, 1, 0, 1});
     /* a full 3x3x3 kernel with everything at once */
     test_conv("conv3d k333 mixed", (it_conv3d_params){4, 3, 3, 5, 7, 3, 3, 3, 2, 1, 2, 1, 2, 0, 1, 3, 1});
     /* batches: 3 samples, causal time, a pointwise GEMM */
@@ -681,6 +690,14 @@ int main(void)
         norm_cases();
         attn_cases();
         linear_cases();
+    }
+    /* the native bf16 conv3d in passes of one output frame (its input pair layout is bounded
+     * by IT_KERNELS_XW_BYTES; tiny here, 8 MiB by default, more than these cases need) */
+    if (CAND() == it_backend_cpu()) {
+        printf("-- SIMD variant: best, conv3d one output frame per pass\n");
+        setenv("IT_KERNELS_XW_BYTES", "1", 1);
+        conv_cases();
+        unsetenv("IT_KERNELS_XW_BYTES");
     }
     resample_cases();
     token_cases();
