@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -273,10 +276,52 @@ static char *next_line(char **cur, char *end)
     return s;
 }
 
-static int read_offsets(const char *path, uint64_t videos, uint64_t total, unsigned char **buf, arr *a)
+/* A data file (tokens, keep masks, offsets, a Megatron .idx/.bin) mapped read-only: an export
+ * shard can be far larger than memory, and an import reads each sequence once, in order, so
+ * the kernel pages it in and drops it as it goes. Release with unmap_data. */
+static const unsigned char empty_file[1];
+static int map_data(const char *path, const unsigned char **buf, size_t *n)
 {
-    size_t n;
-    int rc = slurp(path, buf, &n);
+    *buf = NULL;
+    *n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return it_error_set(errno == ENOENT ? IT_E_NOTFOUND : IT_E_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = it_error_set(IT_E_IO, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = it_error_set(IT_E_IO, "%s: not a regular file", path);
+    else if (st.st_size == 0)
+        *buf = empty_file;
+    else if ((uintmax_t)st.st_size > SIZE_MAX)
+        rc = it_error_set(IT_E_IO, "%s: too large to map", path);
+    else {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED)
+            rc = it_error_set(IT_E_IO, "%s: cannot map %lld bytes: %s", path, (long long)st.st_size, strerror(errno));
+        else {
+            madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+            *buf = m;
+            *n = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+static void unmap_data(const unsigned char *buf, size_t n)
+{
+    if (buf && buf != empty_file)
+        munmap((void *)buf, n);
+}
+
+static int read_offsets(const char *path, uint64_t videos, uint64_t total, const unsigned char **buf, size_t *nbuf,
+                        arr *a)
+{
+    int rc = map_data(path, buf, nbuf);
+    size_t n = *nbuf;
     if (rc == 0)
         rc = parse_npy(*buf, n, path, a);
     if (rc == 0 && (a->n != videos + 1 || a->item != 8))
@@ -295,19 +340,20 @@ static int import_npy(importer *im, const char *stem)
     const char *ext[5] = {".videos.jsonl", ".tokens.npy", ".offsets.npy", ".keep.npy", ".keep_offsets.npy"};
     for (int i = 0; i < 5; i++)
         snprintf(p[i], sizeof p[i], "%s%s", stem, ext[i]);
-    unsigned char *b[5] = {0};
-    size_t n[5];
+    unsigned char *jl = NULL; /* the video lines: read whole (small; next_line writes into it) */
+    const unsigned char *b[5] = {0};
+    size_t n[5] = {0}, nj = 0;
     arr tok, off, keep, koff;
-    int rc = slurp(p[0], &b[0], &n[0]);
+    int rc = slurp(p[0], &jl, &nj);
     uint64_t videos = 0;
-    for (size_t i = 0; rc == 0 && i < n[0]; i++)
-        videos += b[0][i] == '\n';
-    if (rc == 0 && (rc = slurp(p[1], &b[1], &n[1])) == 0 && (rc = parse_npy(b[1], n[1], p[1], &tok)) == 0 &&
-        (rc = slurp(p[3], &b[3], &n[3])) == 0 && (rc = parse_npy(b[3], n[3], p[3], &keep)) == 0 &&
-        (rc = read_offsets(p[2], videos, tok.n, &b[2], &off)) == 0)
-        rc = read_offsets(p[4], videos, keep.n, &b[4], &koff);
-    char *cur = (char *)b[0], *line;
-    for (uint64_t v = 0; rc == 0 && (line = next_line(&cur, (char *)b[0] + n[0])); v++) {
+    for (size_t i = 0; rc == 0 && i < nj; i++)
+        videos += jl[i] == '\n';
+    if (rc == 0 && (rc = map_data(p[1], &b[1], &n[1])) == 0 && (rc = parse_npy(b[1], n[1], p[1], &tok)) == 0 &&
+        (rc = map_data(p[3], &b[3], &n[3])) == 0 && (rc = parse_npy(b[3], n[3], p[3], &keep)) == 0 &&
+        (rc = read_offsets(p[2], videos, tok.n, &b[2], &n[2], &off)) == 0)
+        rc = read_offsets(p[4], videos, keep.n, &b[4], &n[4], &koff);
+    char *cur = (char *)jl, *line;
+    for (uint64_t v = 0; rc == 0 && (line = next_line(&cur, (char *)jl + nj)); v++) {
         char where[4200];
         snprintf(where, sizeof where, "%s line %" PRIu64, p[0], v + 1);
         const uint64_t t0 = (uint64_t)arr_get(&off, v), k0 = (uint64_t)arr_get(&koff, v);
@@ -315,14 +361,15 @@ static int import_npy(importer *im, const char *stem)
         arr km = {keep.data + k0, (uint64_t)arr_get(&koff, v + 1) - k0, 1, 0};
         rc = import_video(im, line, strlen(line), &ids, &km, where);
     }
-    for (int i = 0; i < 5; i++)
-        free(b[i]);
+    for (int i = 1; i < 5; i++)
+        unmap_data(b[i], n[i]);
+    free(jl);
     return rc;
 }
 
 /* A Megatron indexed dataset: its sequences as arrays over the mapped data. */
 typedef struct mm_set {
-    unsigned char *idx, *bin;
+    const unsigned char *idx, *bin;
     size_t nidx, nbin;
     uint64_t seqs;
     const unsigned char *len, *ptr;
@@ -334,9 +381,9 @@ static int mm_open(mm_set *m, const char *stem, const char *ext)
     char pi[4096], pb[4096];
     snprintf(pi, sizeof pi, "%s%s.idx", stem, ext);
     snprintf(pb, sizeof pb, "%s%s.bin", stem, ext);
-    int rc = slurp(pi, &m->idx, &m->nidx);
+    int rc = map_data(pi, &m->idx, &m->nidx);
     if (rc == 0)
-        rc = slurp(pb, &m->bin, &m->nbin);
+        rc = map_data(pb, &m->bin, &m->nbin);
     if (rc < 0)
         return rc;
     const unsigned char *h = m->idx;
@@ -397,10 +444,10 @@ static int import_megatron(importer *im, const char *stem)
     }
     if (rc == 0 && v != tok.seqs)
         rc = it_error_set(IT_E_FORMAT, "%s: %" PRIu64 " lines for %" PRIu64 " sequences", pj, v, tok.seqs);
-    free(tok.idx);
-    free(tok.bin);
-    free(keep.idx);
-    free(keep.bin);
+    unmap_data(tok.idx, tok.nidx);
+    unmap_data(tok.bin, tok.nbin);
+    unmap_data(keep.idx, keep.nidx);
+    unmap_data(keep.bin, keep.nbin);
     free(jl);
     return rc;
 }

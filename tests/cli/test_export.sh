@@ -77,6 +77,17 @@ sed 's|"ex/one"|"one"|' bad.export.json >ex/bad.export.json
 expect_status 3 it-pack import -q -o im/bad2 ex/bad.export.json 2>err.txt
 grep -q 'one.videos.jsonl line 1: the ids do not start with --bos' err.txt ||
   fail "a description that does not match the files was not refused by name: $(cat err.txt)"
+# damaged data files (import maps them read-only): an empty token array and a truncated
+# Megatron data file are refused, naming the file, and leave no shard
+mkdir -p dmg && cp ex/npy-000000.* ex/npy.export.json dmg/ && cp ex/megatron-000000.* ex/megatron.export.json dmg/
+: >dmg/npy-000000.tokens.npy
+expect_status 3 it-pack import -q -o im/bad3 dmg/npy.export.json 2>err.txt
+grep -q 'npy-000000.tokens.npy: not a .npy file' err.txt || fail "an empty tokens.npy was not refused by name: $(cat err.txt)"
+size=$(wc -c <dmg/megatron-000000.bin)
+head -c $((size - 2)) ex/megatron-000000.bin >dmg/megatron-000000.bin
+expect_status 3 it-pack import -q -o im/bad4 dmg/megatron.export.json 2>err.txt
+grep -q 'megatron-000000: sequence .* is outside the data file' err.txt ||
+  fail "a truncated Megatron .bin was not refused by name: $(cat err.txt)"
 ls im | grep -q bad && fail "a refused import left a shard"
 
 # 2. dtype: uint16 while the largest id fits, else int32 (Megatron codes 8 and 4).
