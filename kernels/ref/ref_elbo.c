@@ -85,7 +85,10 @@ int it_quantile_mask(size_t nt, const float *loss, float r, uint8_t *keep, size_
     if (lo > hi)
         lo = hi;
     float wgt = pos - (float)lo, a = s[lo], b = s[hi];
-    /* torch.lerp's two-sided formula, so the bound matches bit for bit */
+    /* torch.lerp's two-sided formula, unfused. Bit for bit with the Python package
+     * (infotok.rate); torch.quantile itself (1.13, CPU) was measured one ulp off on some
+     * inputs (its vectorised lerp may fuse the multiply-add), so torch is not the oracle of
+     * this bound: this function is. */
     float bnd = wgt < 0.5f ? a + wgt * (b - a) : b - (b - a) * (1.0f - wgt);
     free(s);
     size_t n = 0;

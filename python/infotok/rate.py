@@ -101,7 +101,8 @@ def rate_for_window(strategy, avg_rate, window_mean, corpus_mean):
 
 def quantile_bound(elbo, rate):
     """The bound of the mask: torch.quantile(elbo, 1 - rate, interpolation='linear') in
-    binary32 (NaN when the map has a NaN)."""
+    binary32 (NaN when the map has a NaN), computed as the C tools compute it; torch 1.13's own
+    quantile can be one ulp away on some inputs."""
     elbo = np.asarray(elbo, np.float32).ravel()
     nt = elbo.size
     if nt == 0:
