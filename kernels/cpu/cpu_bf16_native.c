@@ -45,61 +45,61 @@ static inline uint32_t pair(it_bf16 lo, it_bf16 hi)
 /* c [MR][ldc] (+)= A panel [kc2][MR] x B [kc2][NR] (words): the sums go straight into the
  * caller's fp32 tile, loaded first when add is set (a later KC block), so no staging copy is
  * added in scalar code per block. */
-#define ROW(i) float *c##i = c + (size_t)(i) * ldc
-#define LOADC(i) (add ? _mm512_loadu_ps(c##i) : _mm512_setzero_ps())
-#define LOADC2(i) (add ? _mm512_loadu_ps(c##i + 16) : _mm512_setzero_ps())
-#define MICRO_BODY(B0, B1)                                                                                       \
-    ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5);                                                               \
-    __m512 c00 = LOADC(0), c01 = LOADC2(0), c10 = LOADC(1), c11 = LOADC2(1), c20 = LOADC(2), c21 = LOADC2(2);     \
-    __m512 c30 = LOADC(3), c31 = LOADC2(3), c40 = LOADC(4), c41 = LOADC2(4), c50 = LOADC(5), c51 = LOADC2(5);     \
-    for (int p = 0; p < kc2; p++) {                                                                               \
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(B0), b1 = (__m512bh)_mm512_loadu_si512(B1);                   \
-        __m512bh av;                                                                                              \
-        av = (__m512bh)_mm512_set1_epi32((int)a[0]); c00 = _mm512_dpbf16_ps(c00, av, b0); c01 = _mm512_dpbf16_ps(c01, av, b1); \
-        av = (__m512bh)_mm512_set1_epi32((int)a[1]); c10 = _mm512_dpbf16_ps(c10, av, b0); c11 = _mm512_dpbf16_ps(c11, av, b1); \
-        av = (__m512bh)_mm512_set1_epi32((int)a[2]); c20 = _mm512_dpbf16_ps(c20, av, b0); c21 = _mm512_dpbf16_ps(c21, av, b1); \
-        av = (__m512bh)_mm512_set1_epi32((int)a[3]); c30 = _mm512_dpbf16_ps(c30, av, b0); c31 = _mm512_dpbf16_ps(c31, av, b1); \
-        av = (__m512bh)_mm512_set1_epi32((int)a[4]); c40 = _mm512_dpbf16_ps(c40, av, b0); c41 = _mm512_dpbf16_ps(c41, av, b1); \
-        av = (__m512bh)_mm512_set1_epi32((int)a[5]); c50 = _mm512_dpbf16_ps(c50, av, b0); c51 = _mm512_dpbf16_ps(c51, av, b1); \
-        a += MR;                                                                                                  \
-    }                                                                                                             \
-    _mm512_storeu_ps(c0, c00); _mm512_storeu_ps(c0 + 16, c01);                                                    \
-    _mm512_storeu_ps(c1, c10); _mm512_storeu_ps(c1 + 16, c11);                                                    \
-    _mm512_storeu_ps(c2, c20); _mm512_storeu_ps(c2 + 16, c21);                                                    \
-    _mm512_storeu_ps(c3, c30); _mm512_storeu_ps(c3 + 16, c31);                                                    \
-    _mm512_storeu_ps(c4, c40); _mm512_storeu_ps(c4 + 16, c41);                                                    \
-    _mm512_storeu_ps(c5, c50); _mm512_storeu_ps(c5 + 16, c51);
-
 __attribute__((target("avx512f,avx512bf16"))) static void micro(int kc2, const uint32_t *restrict a,
                                                                  const uint32_t *restrict b, float *restrict c,
                                                                  size_t ldc, int add)
 {
-    MICRO_BODY(b + (size_t)p * NR, b + (size_t)p * NR + 16)
+    float *c0 = c, *c1 = c + ldc, *c2 = c + 2 * ldc, *c3 = c + 3 * ldc, *c4 = c + 4 * ldc, *c5 = c + 5 * ldc;
+#define LOADC(row) (add ? _mm512_loadu_ps(row) : _mm512_setzero_ps())
+    __m512 c00 = LOADC(c0), c01 = LOADC(c0 + 16), c10 = LOADC(c1), c11 = LOADC(c1 + 16);
+    __m512 c20 = LOADC(c2), c21 = LOADC(c2 + 16), c30 = LOADC(c3), c31 = LOADC(c3 + 16);
+    __m512 c40 = LOADC(c4), c41 = LOADC(c4 + 16), c50 = LOADC(c5), c51 = LOADC(c5 + 16);
+#undef LOADC
+    for (int p = 0; p < kc2; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+        __m512bh av;
+        av = (__m512bh)_mm512_set1_epi32((int)a[0]); c00 = _mm512_dpbf16_ps(c00, av, b0); c01 = _mm512_dpbf16_ps(c01, av, b1);
+        av = (__m512bh)_mm512_set1_epi32((int)a[1]); c10 = _mm512_dpbf16_ps(c10, av, b0); c11 = _mm512_dpbf16_ps(c11, av, b1);
+        av = (__m512bh)_mm512_set1_epi32((int)a[2]); c20 = _mm512_dpbf16_ps(c20, av, b0); c21 = _mm512_dpbf16_ps(c21, av, b1);
+        av = (__m512bh)_mm512_set1_epi32((int)a[3]); c30 = _mm512_dpbf16_ps(c30, av, b0); c31 = _mm512_dpbf16_ps(c31, av, b1);
+        av = (__m512bh)_mm512_set1_epi32((int)a[4]); c40 = _mm512_dpbf16_ps(c40, av, b0); c41 = _mm512_dpbf16_ps(c41, av, b1);
+        av = (__m512bh)_mm512_set1_epi32((int)a[5]); c50 = _mm512_dpbf16_ps(c50, av, b0); c51 = _mm512_dpbf16_ps(c51, av, b1);
+        a += MR;
+        b += NR;
+    }
+    _mm512_storeu_ps(c0, c00); _mm512_storeu_ps(c0 + 16, c01);
+    _mm512_storeu_ps(c1, c10); _mm512_storeu_ps(c1 + 16, c11);
+    _mm512_storeu_ps(c2, c20); _mm512_storeu_ps(c2 + 16, c21);
+    _mm512_storeu_ps(c3, c30); _mm512_storeu_ps(c3 + 16, c31);
+    _mm512_storeu_ps(c4, c40); _mm512_storeu_ps(c4 + 16, c41);
+    _mm512_storeu_ps(c5, c50); _mm512_storeu_ps(c5 + 16, c51);
 }
 
-#undef MICRO_BODY
-#undef ROW
-#undef LOADC
-#undef LOADC2
-
 /* A rows [m0, m0+mc) x k [k0, k0+kc) of a row-major bf16 [M][lda] -> ceil(mc/MR) panels
- * [kc2][MR] of words, zero-padded */
-static void pack_a(const it_bf16 *a, size_t lda, int m0, int mc, int k0, int kc, uint32_t *dst)
+ * [kc2][MR] of words, zero-padded. Word p of a row holds the pair (channel 2c, channel 2c+1)
+ * at tap t, where p = c*taps + t and a row is [ci][taps] (zero past ci): taps = 1, ci = K is
+ * the plain order (k, k+1); conv_direct's order has the conv's taps. */
+static void pack_a(const it_bf16 *a, size_t lda, int ci, int taps, int m0, int mc, int k0, int kc, uint32_t *dst)
 {
     const int kc2 = (kc + 1) / 2;
     for (int i0 = 0; i0 < mc; i0 += MR) {
         uint32_t *d = dst + (size_t)(i0 / MR) * kc2 * MR;
         for (int i = 0; i < MR; i++) {
             if (i0 + i >= mc) {
-                for (int p = 0; p < kc2; p++)
-                    d[p * MR + i] = 0;
+                for (int q = 0; q < kc2; q++)
+                    d[q * MR + i] = 0;
                 continue;
             }
-            const it_bf16 *src = a + (size_t)(m0 + i0 + i) * lda + k0;
-            for (int p = 0; p < kc / 2; p++)
-                d[p * MR + i] = pair(src[2 * p], src[2 * p + 1]);
-            if (kc & 1)
-                d[(kc2 - 1) * MR + i] = pair(src[kc - 1], 0);
+            const it_bf16 *row = a + (size_t)(m0 + i0 + i) * lda;
+            int c = k0 / 2 / taps, t = k0 / 2 % taps;
+            for (int q = 0; q < kc2; q++) {
+                const it_bf16 *lo = row + (size_t)2 * c * taps + t;
+                d[q * MR + i] = pair(*lo, 2 * c + 1 < ci ? lo[taps] : 0);
+                if (++t == taps) {
+                    t = 0;
+                    c++;
+                }
+            }
         }
     }
 }
@@ -145,37 +145,8 @@ struct direct_b {
     const uint32_t *xw;
     const int32_t *off;
     int ho, wo, st, hp, wp;
-    int ci, taps; /* A is the weights [Co][Ci*taps], read in pair order (see pack_a_pairs) */
+    int ci, taps; /* A is the weights [Co][Ci*taps], packed in the same pair order (pack_a) */
 };
-
-/* pack_a for conv_direct's k order: pair p = (channel pair c, tap) holds the weights of
- * channels 2c and 2c+1 at that tap (zero past Ci), from row-major w [M][Ci*taps] */
-static void pack_a_pairs(const struct direct_b *d, const it_bf16 *w, int m0, int mc, int k0, int kc,
-                         uint32_t *dst)
-{
-    const int kc2 = kc / 2;
-    const size_t kk = (size_t)d->ci * d->taps;
-    for (int i0 = 0; i0 < mc; i0 += MR) {
-        uint32_t *o = dst + (size_t)(i0 / MR) * kc2 * MR;
-        for (int i = 0; i < MR; i++) {
-            if (i0 + i >= mc) {
-                for (int q = 0; q < kc2; q++)
-                    o[q * MR + i] = 0;
-                continue;
-            }
-            const it_bf16 *row = w + (size_t)(m0 + i0 + i) * kk;
-            int c = k0 / 2 / d->taps, tap = k0 / 2 % d->taps;
-            for (int q = 0; q < kc2; q++) {
-                const it_bf16 *lo = row + (size_t)2 * c * d->taps + tap;
-                o[q * MR + i] = pair(*lo, 2 * c + 1 < d->ci ? lo[d->taps] : 0);
-                if (++tap == d->taps) {
-                    tap = 0;
-                    c++;
-                }
-            }
-        }
-    }
-}
 
 static inline const uint32_t *direct_col(const struct direct_b *d, int j)
 {
@@ -236,10 +207,8 @@ static int gemm(it_ctx *ctx, int m, int n, int k, const it_bf16 *a, size_t lda, 
         for (long w = 0; w < (a_ready ? 0 : kblocks * panels); w++) {
             int kb = (int)(w / panels), ip = (int)(w % panels), k0 = kb * KC;
             int mr = m - ip * MR < MR ? m - ip * MR : MR;
-            if (direct)
-                pack_a_pairs(direct, a, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kc2s * MR);
-            else
-                pack_a(a, lda, ip * MR, mr, k0, k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kc2s * MR);
+            pack_a(a, lda, direct ? direct->ci : k, direct ? direct->taps : 1, ip * MR, mr, k0,
+                   k - k0 < KC ? k - k0 : KC, apack + (size_t)w * kc2s * MR);
         }
         char *mine = tscr + (bp_bytes + ct_bytes) * it_cpu_thread_num();
         uint32_t *bp = (uint32_t *)mine;
@@ -433,7 +402,7 @@ __attribute__((target("avx512f,avx512bw"))) static void pack_conv(const void *vc
  * B row of k pair (channel pair, tap) for 16 output columns of one output row is 16
  * contiguous words (pack_direct: no gather, no interleave; read in place by the kernel
  * they measured slower, every load split across cache lines). A is packed from the weights
- * in the same k order (pack_a_pairs); an odd Ci gets a zero channel. */
+ * in the same k order (pack_a with the conv's taps); an odd Ci gets a zero channel. */
 static int conv_direct(it_ctx *ctx, const it_conv3d_params *p, int to, int ho, int wo, const it_bf16 *x,
                        const it_bf16 *wt, const it_bf16 *bias, it_bf16 *y)
 {
