@@ -35,9 +35,11 @@
  *  - IT_PRECISION_BF16: every "act" and "param" tensor is it_bf16 (bfloat16 bits). Each op
  *    reads its bf16 inputs exactly, computes in fp32 (fp32 accumulation, fp32 softmax and norm
  *    statistics; the ref oracle may use double where its fp32 code does) and rounds each
- *    output element once, to nearest even (it_bf16_from_f32). Nothing is rounded inside an
- *    op (swiglu's hidden layer, attention scores and probabilities, the double in-projection
- *    are separate ops and so are rounded between them). Constants: the Haar filter is
+ *    output element once, to nearest even (it_bf16_from_f32). Nothing else is rounded inside
+ *    an op (swiglu's hidden layer and the attention scores stay fp32; the double in-projection
+ *    is separate ops and so is rounded between them) except the attention probabilities, as
+ *    the official bf16 run's fused attention rounds them: P_j = bf16(exp(s_j - max_j s_j))
+ *    with the row's exact max, the normaliser summing the unrounded values. Constants: the Haar filter is
  *    bf16(1/sqrt 2) = 0.70703125 (scale a^3/(2 sqrt 2) forward, a^3 * 2 sqrt 2 inverse, in
  *    fp32); RoPE tables and the pixel LUT are rounded by their producer. Fixed types whatever
  *    the precision: u8 pixels, int32 indices, uint8 keep flags, float ELBO map and FSQ

@@ -85,6 +85,14 @@ static int call_rmsnorm(it_ctx *ctx, struct bench *b)
 {
     return ctx->be->rmsnorm(ctx, b->n[0], b->n[1], b->in[0], b->in[1], 1e-5f, b->out);
 }
+static int call_add(it_ctx *ctx, struct bench *b)
+{
+    return ctx->be->add(ctx, (size_t)b->n[0] * b->n[1], b->in[0], b->in[1], b->out);
+}
+static int call_upsample_hw(it_ctx *ctx, struct bench *b)
+{
+    return ctx->be->upsample_hw(ctx, b->n[0], b->n[1], b->n[2], b->n[3], b->in[0], b->out);
+}
 static int call_haar(it_ctx *ctx, struct bench *b)
 {
     return ctx->be->haar_fwd(ctx, 1, b->n[0], b->n[1], b->n[2], b->in[0], b->out);
@@ -259,6 +267,20 @@ int main(int argc, char **argv)
         struct bench b = {.name = "rmsnorm 4096x256", .unit = "Gelem/s", .call = call_rmsnorm, .n = {4096, 256}};
         b.work = 4096.0 * 256;
         b.in[0] = buf(4096 * 256), b.in[1] = buf(256), b.out = buf(4096 * 256);
+        bs[nb++] = b;
+    }
+    {
+        int c = 256, len = 5 * 64 * 64; /* a resblock's residual at 128x128 input */
+        struct bench b = {.name = "add 256x5x64x64", .unit = "Gelem/s", .call = call_add, .n = {c, len}};
+        b.work = (double)c * len;
+        b.in[0] = buf((size_t)c * len), b.in[1] = buf((size_t)c * len), b.out = buf((size_t)c * len);
+        bs[nb++] = b;
+    }
+    {
+        int nc = 256, t = 5, h = 32, w = 32;
+        struct bench b = {.name = "upsample_hw 256x5x32x32", .unit = "Gelem/s", .call = call_upsample_hw, .n = {nc, t, h, w}};
+        b.work = 4.0 * nc * t * h * w;
+        b.in[0] = buf((size_t)nc * t * h * w), b.out = buf(4 * (size_t)nc * t * h * w);
         bs[nb++] = b;
     }
     {

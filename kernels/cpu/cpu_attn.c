@@ -99,6 +99,19 @@ static void pv_rows(int hd, int e, float alpha, const float *restrict p, const f
  * and anything multiplied by it is then zeroed or was zero. */
 #define NEG (-1e30f)
 
+/* max_j<kend q . k_j, keys transposed kt [HD][ldk] */
+static float row_max(int hd, const float *q, const float *kt, size_t ldk, int kend)
+{
+    float mx = NEG;
+    for (int j = 0; j < kend; j++) {
+        float dot = 0;
+        for (int d = 0; d < hd; d++)
+            dot += q[d] * kt[(size_t)d * ldk + j];
+        mx = dot > mx ? dot : mx;
+    }
+    return mx;
+}
+
 /* One tile of nq <= BQ query rows. Query row i, dim d at q[i*qsi + d*qsd]; keys transposed,
  * kt [HD][ldk]; values v in the layout values_transposed(hd) says ([HD][ldk] or [*][HD]);
  * keys and values are zero-padded to a multiple of BK past the last key any row sees.
@@ -107,7 +120,7 @@ static void pv_rows(int hd, int e, float alpha, const float *restrict p, const f
  * block needs no horizontal max; the lanes are merged once per row at the end. */
 static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, size_t qsd,
                        const float *kt, size_t ldk, const float *v, const int *kend, float *o,
-                       size_t osi, size_t osd, struct flash_scratch *sc)
+                       size_t osi, size_t osd, struct flash_scratch *sc, int round_p)
 {
     const int vt = values_transposed(hd);
     const size_t per_row = vt ? (size_t)hd * IT_VL : (size_t)hd;
@@ -117,8 +130,10 @@ static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, 
             sc->qb[i * hd + d] = q[i * qsi + d * qsd] * scale;
         memset(sc->acc + i * per_row, 0, sizeof(float) * per_row);
         memset(sc->lv + i * IT_VL, 0, sizeof(float) * IT_VL);
-        vf_store(sc->mv + i * IT_VL, vf_set1(NEG));
-        sc->m[i] = NEG;
+        /* bf16: the running max starts at the row's max, so it never moves (every rescale is
+         * by exp(0) = 1) and each probability is exp(s - max) when it is rounded */
+        sc->m[i] = round_p ? row_max(hd, sc->qb + (size_t)i * hd, kt, ldk, kend[i]) : NEG;
+        vf_store(sc->mv + i * IT_VL, vf_set1(sc->m[i]));
         sc->l[i] = 0;
         if (kend[i] > maxend)
             maxend = kend[i];
@@ -176,8 +191,11 @@ static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, 
                         sv[u] = vf_load(s + u * IT_VL);
                 }
                 UNROLL
-                for (int u = 0; u < BK / IT_VL; u++)
+                for (int u = 0; u < BK / IT_VL; u++) {
                     lsum += sv[u];
+                    if (round_p)
+                        sv[u] = vf_bf16_round(sv[u]);
+                }
                 vf_store(sc->lv + i * IT_VL, vf_load(sc->lv + i * IT_VL) * alpha + lsum);
                 for (int d = 0; d < hd; d++) { /* lane sums acc[d] = alpha*acc[d] + p . vt[d] */
                     const float *vr = v + (size_t)d * ldk + j0;
@@ -206,6 +224,9 @@ static void flash_tile(int nq, int hd, float scale, const float *q, size_t qsi, 
                 for (int l = 0; l < IT_VL; l++)
                     ls += lsum[l];
                 sc->l[i] = sc->l[i] * alpha + ls;
+                if (round_p)
+                    for (int j = 0; j < e; j++)
+                        s[j] = it_bf16_round(s[j]);
                 pv_rows(hd, e, alpha, s, v + (size_t)j0 * hd, acc);
             }
         }
@@ -265,6 +286,7 @@ int IT_CPU_V(it_cpu_mha)(it_ctx *ctx, int n, int s, int nh, int hd, int hw, cons
         for (int h = 0; h < nh; h++)
             memset(vh + h * hb + (size_t)s * hd, 0, sizeof(float) * (sp - s) * hd);
     const float scale = 1.0f / sqrtf((float)hd);
+    const int round_p = ctx->precision == IT_PRECISION_BF16; /* under the bf16 wrappers */
     const long ntile = (s + BQ - 1) / BQ;
     const int vt = values_transposed(hd);
     for (int smp = 0; smp < n; smp++, q += (size_t)s * dm, k += (size_t)s * dm, v += (size_t)s * dm,
@@ -302,7 +324,7 @@ int IT_CPU_V(it_cpu_mha)(it_ctx *ctx, int n, int s, int nh, int hd, int hw, cons
                 kend[i] = end < s ? (int)end : s;
             }
             flash_tile(nq, hd, scale, q + i0 * dm + (size_t)h * hd, dm, 1, kt + h * hb, sp, vh + h * hb,
-                       kend, y + i0 * dm + (size_t)h * hd, dm, 1, &sc);
+                       kend, y + i0 * dm + (size_t)h * hd, dm, 1, &sc, round_p);
         }
     }
     }
@@ -318,6 +340,7 @@ int IT_CPU_V(it_cpu_attn_spatial)(it_ctx *ctx, int n, int c, int t, int hw, cons
     IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_spatial");
     const size_t cs = (size_t)t * hw;
     const float scale = 1.0f / sqrtf((float)c);
+    const int round_p = ctx->precision == IT_PRECISION_BF16; /* under the bf16 wrappers */
     int rc = 0, rows = hw < QR ? hw : QR;
     float *sc = it_host_scratch(ctx, IT_SCR_OP0, sizeof(float) * rows * hw); /* [rows][HW] scores, then P */
     if (!sc)
@@ -342,12 +365,13 @@ int IT_CPU_V(it_cpu_attn_spatial)(it_ctx *ctx, int n, int c, int t, int hw, cons
                 it_vf lv = {0};
                 for (; j + IT_VL <= hw; j += IT_VL) {
                     it_vf p = vf_exp((vf_load(r + j) - mx) * scale);
-                    vf_store(r + j, p);
                     lv += p;
+                    vf_store(r + j, round_p ? vf_bf16_round(p) : p);
                 }
                 for (; j < hw; j++) {
-                    r[j] = expf((r[j] - mx) * scale);
-                    l += r[j];
+                    float p = expf((r[j] - mx) * scale);
+                    l += p;
+                    r[j] = round_p ? it_bf16_round(p) : p;
                 }
                 for (int u = 0; u < IT_VL; u++)
                     l += lv[u];
@@ -391,6 +415,7 @@ int IT_CPU_V(it_cpu_attn_temporal)(it_ctx *ctx, int n, int c, int t, int hw, con
     IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_temporal");
     const size_t cs = (size_t)t * hw, ns = (size_t)c * cs;
     const float scale = 1.0f / sqrtf((float)c);
+    const int round_p = ctx->precision == IT_PRECISION_BF16; /* under the bf16 wrappers */
     const long nblk = (hw + IT_VL - 1) / IT_VL;
     const size_t piece = it_cpu_piece(sizeof(it_vf) * t);
     char *pscr = it_host_scratch(ctx, IT_SCR_OP0, piece * it_cpu_max_threads());
@@ -422,6 +447,8 @@ int IT_CPU_V(it_cpu_attn_temporal)(it_ctx *ctx, int n, int c, int t, int hw, con
                 for (int j = 0; j <= i; j++) {
                     p[j] = vf_exp(p[j] - mx);
                     l += p[j];
+                    if (round_p)
+                        p[j] = vf_bf16_round(p[j]);
                 }
                 it_vf inv = 1.0f / l;
                 for (int ch = 0; ch < c; ch++) {

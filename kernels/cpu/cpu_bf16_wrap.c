@@ -3,8 +3,9 @@
  * are exactly the oracle's rounding points, so these differ from ref bf16 only by the fp32
  * kernels' summation order. They make every op work in bf16 (and are the baseline a native
  * kernel is measured against). conv3d, linear and swiglu call the native AVX512-BF16 kernels
- * (cpu_bf16_native.c) instead where the CPU has them; groupnorm and the elementwise ops are
- * native on every CPU (cpu_bf16_norm.c: memory-bound, one pass instead of four). */
+ * (cpu_bf16_native.c) instead where the CPU has them, and mha its own (cpu_bf16_attn.c);
+ * groupnorm and the elementwise ops are native on every CPU (cpu_bf16_norm.c: memory-bound,
+ * one pass instead of four). */
 #include "kernels/cpu/cpu_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -59,12 +60,10 @@ int it_cpu_bf16_attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const vo
 int it_cpu_bf16_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const void *q,
                     const void *k, const void *v, void *y)
 {
+    if (NATIVE && it_cpu_bf16n_mha_fits(hd))
+        return it_cpu_bf16n_mha(ctx, n, s, nh, hd, hw, q, k, v, y);
     return it_bf16w_mha(ctx, it_cpu_mha, n, s, nh, hd, hw, q, k, v, y);
 }
-
-
-
-
 
 int it_cpu_bf16_rmsnorm(it_ctx *ctx, int rows, int d, const void *x, const void *wt, float eps,
                         void *y)

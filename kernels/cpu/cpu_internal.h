@@ -94,6 +94,15 @@ static inline it_vf vf_max(it_vf a, it_vf b)
     it_vi m = a < b; /* all-ones lanes where b wins */
     return (it_vf)(((it_vi)a & ~m) | ((it_vi)b & m));
 }
+/* Each lane rounded to bf16 (nearest even; NaN stays a quiet NaN) and widened back to fp32:
+ * it_bf16_round, lane by lane (the attention's probabilities in bf16). */
+static inline it_vf vf_bf16_round(it_vf x)
+{
+    typedef uint32_t vu __attribute__((vector_size(IT_VL * sizeof(uint32_t))));
+    vu u = (vu)x, r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    vu nan = (vu)((u & 0x7fffffffu) > 0x7f800000u), q = (u | 0x400000u) & 0xffff0000u;
+    return (it_vf)((r & ~nan) | (q & nan));
+}
 /* 64-byte aligned scratch; the size is rounded up to a multiple of 64 as C11's
  * aligned_alloc (and ASan) require. Free with free(). */
 static inline void *it_cpu_alloc(size_t bytes)
@@ -195,6 +204,13 @@ int it_cpu_bf16n_linear(it_ctx *, int rows, int k, int m, const void *x, const v
                         const void *bias, void *y);
 int it_cpu_bf16n_swiglu(it_ctx *, int rows, int d, int f, const void *x, const void *w1,
                         const void *w3, const void *w2, void *y);
+/* The native bf16 multi-head attention (cpu_bf16_attn.c) takes even head dims up to 16. */
+static inline int it_cpu_bf16n_mha_fits(int hd)
+{
+    return hd >= 2 && hd <= 16 && hd % 2 == 0;
+}
+int it_cpu_bf16n_mha(it_ctx *, int n, int s, int nh, int hd, int hw, const void *q, const void *k,
+                     const void *v, void *y);
 int it_cpu_bf16_prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols);
 int it_cpu_bf16_conv3d(it_ctx *, const it_conv3d_params *p, const void *x, const void *wt,
                        const void *bias, void *y);

@@ -40,6 +40,7 @@ __device__ __forceinline__ bf16_t f2bf(float f)
         return (bf16_t)((u >> 16) | 0x40u);
     return (bf16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
+__device__ __forceinline__ float bf_round(float f) { return __uint_as_float((unsigned)f2bf(f) << 16); }
 __device__ __forceinline__ void st(float *p, size_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void st(bf16_t *p, size_t i, float v) { p[i] = f2bf(v); }
 
@@ -404,13 +405,28 @@ int itc_haar_inv(itc_env *e, int n, int t, int h, int w, const void *x, void *y)
  * min(len, (i / blk + 1) * blk): blk = hw for the block-causal mask, len for none, 1 for
  * causal. One warp per query: the query in shared memory, 32 keys at a time (lane j scores
  * key j), a running max and sum (online softmax), the probabilities through shared memory
- * to the lanes that own the output dims (d = lane + 32 u). */
+ * to the lanes that own the output dims (d = lane + 32 u). In bf16 the probabilities are
+ * rounded to bf16 before P.V as exp(s - row max) (it_kernels.h), so a first sweep finds the
+ * row's max and the second one never rescales. */
 struct attn_geom {
     int len, dim, blk, g2;
     size_t sa, sb, ts, ds;
     float scale;
 };
 enum { ATTN_WARPS = 4 };
+
+/* q.k_j of a scaled query in shared memory, or -inf for a key j >= kend */
+template <class T>
+__device__ __forceinline__ float score(const attn_geom &g, const float *sq, const T *k, size_t base, int j, int kend)
+{
+    if (j >= kend)
+        return -INFINITY;
+    const size_t kb = base + (size_t)j * g.ts;
+    float s = 0;
+    for (int d = 0; d < g.dim; d++)
+        s += sq[d] * ld(k, kb + (size_t)d * g.ds);
+    return s;
+}
 
 template <class T, int DPL>
 __global__ void __launch_bounds__(ATTN_WARPS * 32) k_attn(attn_geom g, const T *q, const T *k, const T *v, T *y)
@@ -427,22 +443,20 @@ __global__ void __launch_bounds__(ATTN_WARPS * 32) k_attn(attn_geom g, const T *
     __syncwarp();
     const long e = ((long)i / g.blk + 1) * g.blk;
     const int kend = e < g.len ? (int)e : g.len;
+    const bool round_p = sizeof(T) == 2; /* bf16 */
     float m = -INFINITY, l = 0, acc[DPL];
     for (int u = 0; u < DPL; u++)
         acc[u] = 0;
+    if (round_p)
+        for (int j0 = 0; j0 < kend; j0 += 32)
+            m = fmaxf(m, warp_max(score(g, sq, k, base, j0 + lane, kend)));
     for (int j0 = 0; j0 < kend; j0 += 32) {
         const int j = j0 + lane;
-        float s = -INFINITY;
-        if (j < kend) {
-            const size_t kb = base + (size_t)j * g.ts;
-            s = 0;
-            for (int d = 0; d < g.dim; d++)
-                s += sq[d] * ld(k, kb + (size_t)d * g.ds);
-        }
+        const float s = score(g, sq, k, base, j, kend);
         const float mn = fmaxf(m, warp_max(s)); /* key j0 < kend is valid: mn is finite */
         const float corr = expf(m - mn), p = j < kend ? expf(s - mn) : 0.0f;
         l = l * corr + warp_sum(p);
-        sp[lane] = p;
+        sp[lane] = round_p ? bf_round(p) : p;
         __syncwarp();
         const int nk = kend - j0 < 32 ? kend - j0 : 32;
         for (int u = 0; u < DPL; u++) {

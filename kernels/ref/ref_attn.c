@@ -2,16 +2,22 @@
  * single-head attention over [C][T][HW] maps, the ViT's multi-head attention with the
  * block-causal mask, and 2D RoPE. Scores are built one query row at a time in double with a
  * max-subtracted softmax; the mask is a bound on the key loop, never a matrix.
- * Dimension letters: see it_kernels.h. */
+ * In bf16 the probabilities are rounded to bf16 before P.V, as the official bf16 run's fused
+ * attention does (man/infotok-precision.7): exp(s_j - m) with m the row's exact max (two
+ * passes, so the rounding does not depend on a tiling), rounded through fp32 to bf16; the
+ * normaliser l sums the unrounded values. Dimension letters: see it_kernels.h. */
 #include <math.h>
 
 #include "kernels/kernels_internal.h"
 
-/* One softmax-attention row: out[d*os] = sum_j softmax_j(scale * q.k_j) v_j[d].
+#define BF16(ctx) ((ctx)->precision == IT_PRECISION_BF16)
+
+/* One softmax-attention row: out[d*os] = sum_j softmax_j(scale * q.k_j) v_j[d], with the
+ * weights exp(s_j - max s) rounded to bf16 when round_p.
  * q: element d at q[d*qs]; key j element d at k[j*kjs + d*kds]; v likewise; p [nk] scratch. */
 static void attn_row(int nk, int dim, double scale, const float *q, size_t qs, const float *k,
                      size_t kjs, size_t kds, const float *v, size_t vjs, size_t vds, float *out,
-                     size_t os, double *p)
+                     size_t os, double *p, int round_p)
 {
     double mx = -INFINITY, sum = 0;
     for (int j = 0; j < nk; j++) {
@@ -25,6 +31,8 @@ static void attn_row(int nk, int dim, double scale, const float *q, size_t qs, c
     for (int j = 0; j < nk; j++) {
         p[j] = exp(p[j] - mx);
         sum += p[j];
+        if (round_p)
+            p[j] = it_bf16_round((float)p[j]);
     }
     for (int d = 0; d < dim; d++) {
         double acc = 0;
@@ -47,7 +55,7 @@ int it_ref_attn_spatial(it_ctx *ctx, int n, int c, int t, int hw, const float *q
         for (int ft = 0; ft < t; ft++)
             for (int i = 0; i < hw; i++) {
                 size_t at = (size_t)ft * hw + i, base = (size_t)ft * hw;
-                attn_row(hw, c, 1.0 / sqrt(c), q + at, cs, k + base, 1, cs, v + base, 1, cs, y + at, cs, p);
+                attn_row(hw, c, 1.0 / sqrt(c), q + at, cs, k + base, 1, cs, v + base, 1, cs, y + at, cs, p, BF16(ctx));
             }
     return 0;
 }
@@ -65,7 +73,7 @@ int it_ref_attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const float *
         for (int pos = 0; pos < hw; pos++)
             for (int i = 0; i < t; i++) { /* causal: keys 0..i */
                 size_t at = (size_t)i * hw + pos;
-                attn_row(i + 1, c, 1.0 / sqrt(c), q + at, cs, k + pos, hw, cs, v + pos, hw, cs, y + at, cs, p);
+                attn_row(i + 1, c, 1.0 / sqrt(c), q + at, cs, k + pos, hw, cs, v + pos, hw, cs, y + at, cs, p, BF16(ctx));
             }
     return 0;
 }
@@ -87,7 +95,7 @@ int it_ref_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const float *q
                 int nk = end < s ? (int)end : s;
                 size_t off = (size_t)hh * hd;
                 attn_row(nk, hd, 1.0 / sqrt(hd), q + i * dm + off, 1, k + off, dm, 1, v + off, dm, 1,
-                         y + i * dm + off, 1, p);
+                         y + i * dm + off, 1, p, BF16(ctx));
             }
     return 0;
 }

@@ -1,0 +1,178 @@
+/* cpu_bf16_attn.c: the transformer's multi-head attention in bf16 on the AVX512-BF16 dot
+ * product, where the CPU has it (cpu_bf16_wrap.c picks it; elsewhere the fp32 flash kernel
+ * runs under the wrappers with the same rounding points).
+ *
+ * The rounding points are the oracle's (it_kernels.h, "Precision"): scores q.k in fp32 from
+ * the exact bf16 inputs, the row's exact max found first, P_j = bf16(exp(scale (s_j - max))),
+ * the normaliser l summing the unrounded exponentials, P.V summed in fp32 and each output
+ * rounded once. So both products run on vdpbf16ps:
+ *  - scores: keys stored per head as words of a dim pair, kt [HD/2][Sp] (low half dim 2p,
+ *    high half dim 2p+1), against the query's dim pair broadcast: 16 keys per instruction;
+ *  - P.V: values stored per head as words of a key pair, vt [HD][Sp/2], the pair of a 32-key
+ *    block b in lane l being keys (32b + l, 32b + 16 + l), so that the two 16-key vectors of
+ *    rounded probabilities make one word vector with a shift and a blend, no permute.
+ * One thread per row: the row's scores go to a per-thread scratch in the first sweep (with
+ * the max) and are read back in the second, so q.k is computed once. Every output element
+ * is produced by one thread in a fixed order: results do not depend on the thread count. The
+ * instruction treats bf16 subnormals as zero (cpu_bf16_native.c): a probability below 2^-126
+ * weighs nothing against the row's largest, which is 1. Dimension letters: see it_kernels.h. */
+#include <math.h>
+
+#include "kernels/cpu/cpu_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define KB 32 /* keys per block of the second sweep: one word vector of probabilities */
+#define MAX_HD 16
+
+/* exp(x), x clamped to [-87.3, 88.3]; the Cephes polynomial of vf_exp (cpu_internal.h) */
+TARGET static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* bf16(x) for finite x >= 0, nearest even, left in the high half of each lane (the low half
+ * is garbage) */
+TARGET static inline __m512i round_hi(__m512 x)
+{
+    __m512i u = _mm512_castps_si512(x);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+}
+
+/* the low n of 16 lanes (none for n <= 0) */
+static inline __mmask16 low16(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
+}
+
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* One query row against keys [0, kend): y[d] for d < hd. q: the row's bf16 dims; kt, vt: the
+ * head's key and value words; sc: scratch of ceil(kend/KB)*KB floats. Inlined with a constant
+ * hd, so the value sums stay in registers. */
+TARGET static inline __attribute__((always_inline)) void row(int hd, float scale, const it_bf16 *q,
+                                                             const uint32_t *kt, const uint32_t *vt,
+                                                             size_t sp, int kend, float *sc, it_bf16 *y)
+{
+    __m512bh qp[MAX_HD / 2];
+    UNROLL
+    for (int p = 0; p < MAX_HD / 2; p++) /* (all set: GCC cannot see that only hd / 2 are read) */
+        qp[p] = (__m512bh)_mm512_setzero_si512();
+    UNROLL
+    for (int p = 0; p < hd / 2; p++) {
+        uint32_t w;
+        memcpy(&w, q + 2 * p, sizeof w);
+        qp[p] = (__m512bh)_mm512_set1_epi32((int)w);
+    }
+    /* first sweep: the scores of whole KB blocks (sp is a multiple of KB) and the max of
+     * those below kend */
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int j0 = 0; j0 < kend + (-kend & (KB - 1)); j0 += 16) {
+        __m512 s = _mm512_setzero_ps();
+        UNROLL
+        for (int p = 0; p < hd / 2; p++)
+            s = _mm512_dpbf16_ps(s, qp[p], (__m512bh)_mm512_loadu_si512(kt + (size_t)p * sp + j0));
+        _mm512_storeu_ps(sc + j0, s);
+        mx = _mm512_mask_max_ps(mx, low16(kend - j0), mx, s);
+    }
+    const __m512 bias = _mm512_set1_ps(-_mm512_reduce_max_ps(mx) * scale), vscale = _mm512_set1_ps(scale);
+    /* second sweep: P rounded to bf16, then P.V; masked keys get exactly no weight */
+    __m512 l = _mm512_setzero_ps(), acc[MAX_HD];
+    UNROLL
+    for (int d = 0; d < MAX_HD; d++)
+        acc[d] = _mm512_setzero_ps();
+    const __m512i hi_half = _mm512_set1_epi32((int)0xffff0000u);
+    for (int j0 = 0; j0 < kend; j0 += KB) {
+        __m512 e0 = _mm512_maskz_mov_ps(low16(kend - j0), exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sc + j0), vscale, bias)));
+        __m512 e1 = _mm512_maskz_mov_ps(low16(kend - j0 - 16),
+                                        exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sc + j0 + 16), vscale, bias)));
+        l = _mm512_add_ps(l, _mm512_add_ps(e0, e1));
+        /* lane l: (bf16 P[j0 + l], bf16 P[j0 + 16 + l]) */
+        __m512bh pw = (__m512bh)_mm512_ternarylogic_epi32(_mm512_srli_epi32(round_hi(e0), 16), round_hi(e1), hi_half,
+                                                          0xd8); /* (b & c) | (a & ~c) */
+        const uint32_t *vb = vt + j0 / 2;
+        UNROLL
+        for (int d = 0; d < hd; d++)
+            acc[d] = _mm512_dpbf16_ps(acc[d], pw, (__m512bh)_mm512_loadu_si512(vb + (size_t)d * (sp / 2)));
+    }
+    const float inv = 1.0f / _mm512_reduce_add_ps(l);
+    UNROLL
+    for (int d = 0; d < hd; d++)
+        y[d] = it_bf16_from_f32(_mm512_reduce_add_ps(acc[d]) * inv);
+}
+
+/* q, k, v, y [N][S][NH*HD] bf16, HD even and <= MAX_HD (it_cpu_bf16n_mha_fits) */
+TARGET int it_cpu_bf16n_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const void *qv,
+                            const void *kv, const void *vv, void *yv)
+{
+    IT_KCHECK(n > 0 && s > 0 && nh > 0 && hw > 0 && it_cpu_bf16n_mha_fits(hd), "mha");
+    const size_t dm = (size_t)nh * hd, sp = ((size_t)s + KB - 1) / KB * KB, hb = sp * hd / 2; /* hb: words per head */
+    uint32_t *kt = it_host_scratch(ctx, IT_SCR_EXT0, sizeof *kt * hb * nh);
+    uint32_t *vt = it_host_scratch(ctx, IT_SCR_EXT1, sizeof *vt * hb * nh);
+    const size_t piece = it_cpu_piece(sizeof(float) * sp);
+    char *scr = it_host_scratch(ctx, IT_SCR_EXT2, piece * it_cpu_max_threads());
+    if (!kt || !vt || !scr)
+        return IT_E_NOMEM;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const long nblk = (long)(sp / KB);
+    for (int smp = 0; smp < n; smp++) {
+        const it_bf16 *q = (const it_bf16 *)qv + (size_t)smp * s * dm, *k = (const it_bf16 *)kv + (size_t)smp * s * dm,
+                      *v = (const it_bf16 *)vv + (size_t)smp * s * dm;
+        it_bf16 *y = (it_bf16 *)yv + (size_t)smp * s * dm;
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (long b = 0; b < nblk; b++) /* a block of KB keys; keys past s are zeros */
+                for (int h = 0; h < nh; h++) {
+                    uint32_t *kh = kt + h * hb, *vh = vt + h * hb;
+                    for (int jj = 0; jj < KB; jj++) {
+                        size_t j = (size_t)b * KB + jj;
+                        const it_bf16 *kr = k + j * dm + (size_t)h * hd;
+                        for (int p = 0; p < hd / 2; p++)
+                            kh[(size_t)p * sp + j] = j < (size_t)s ? (uint32_t)kr[2 * p] | (uint32_t)kr[2 * p + 1] << 16 : 0;
+                    }
+                    for (int l = 0; l < 16; l++) {
+                        size_t j = (size_t)b * KB + l, j2 = j + 16;
+                        const it_bf16 *v0 = v + j * dm + (size_t)h * hd, *v1 = v + j2 * dm + (size_t)h * hd;
+                        for (int d = 0; d < hd; d++)
+                            vh[(size_t)d * (sp / 2) + (size_t)b * 16 + l] =
+                                (j < (size_t)s ? v0[d] : 0) | (uint32_t)(j2 < (size_t)s ? v1[d] : 0) << 16;
+                    }
+                }
+            /* (implicit barrier: the layouts are complete before any row reads them) */
+            float *sc = (float *)(scr + piece * it_cpu_thread_num());
+#pragma omp for schedule(dynamic, 16)
+            for (long w = 0; w < (long)nh * s; w++) {
+                int h = (int)(w / s), i = (int)(w % s);
+                long end = ((long)i / hw + 1) * hw; /* block-causal: up to the end of i's frame */
+                int kend = end < s ? (int)end : s;
+                const it_bf16 *qi = q + (size_t)i * dm + (size_t)h * hd;
+                it_bf16 *yi = y + (size_t)i * dm + (size_t)h * hd;
+                if (hd == 8) /* the model's head size: the sums unrolled into registers */
+                    row(8, scale, qi, kt + h * hb, vt + h * hb, sp, kend, sc, yi);
+                else
+                    row(hd, scale, qi, kt + h * hb, vt + h * hb, sp, kend, sc, yi);
+            }
+        }
+    }
+    return 0;
+}
+
+#else
+typedef int it_cpu_bf16_attn_unused; /* ISO C wants a non-empty file */
+#endif
