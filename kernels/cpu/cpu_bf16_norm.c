@@ -19,35 +19,29 @@ static inline float bf_silu1(float v)
     return v / (1.0f + expf(-v));
 }
 
-/* The loops below work on CHUNK floats on the stack so that the compiler vectorises the
- * conversions (written branch-free: it_bf16_from_f32's NaN test as a select) and SiLU uses
- * the vectorised exp, as the fp32 kernels do. */
-static inline void bf_to_f32(const it_bf16 *src, size_t n, float *dst)
+/* IT_VL bf16 values to and from a float vector, in registers (the conversions vectorise
+ * as widening/narrowing moves; rounding branch-free, it_bf16_from_f32's NaN test a select). */
+typedef uint16_t bf_vh __attribute__((vector_size(IT_VL * sizeof(uint16_t))));
+typedef uint32_t bf_vu __attribute__((vector_size(IT_VL * sizeof(uint32_t))));
+static inline it_vf bf_load(const it_bf16 *p)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = (uint32_t)src[i] << 16;
-        memcpy(dst + i, &u, 4);
-    }
+    bf_vh h;
+    memcpy(&h, p, sizeof h);
+    return (it_vf)(__builtin_convertvector(h, bf_vu) << 16);
 }
-static inline void bf_from_f32(const float *src, size_t n, it_bf16 *dst)
+static inline void bf_store(it_bf16 *p, it_vf x)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, 4);
-        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
-        dst[i] = (it_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
-    }
+    bf_vu u = (bf_vu)x, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
+    bf_vu nan = (bf_vu)((u & 0x7fffffffu) > 0x7f800000u);
+    bf_vh h = __builtin_convertvector((r & ~nan) | (q & nan), bf_vh);
+    memcpy(p, &h, sizeof h);
 }
-static void bf_silu_n(float *v, size_t n)
+static inline it_vf bf_silu_v(it_vf x)
 {
-    size_t i = 0;
-    for (; i + IT_VL <= n; i += IT_VL) {
-        it_vf x = vf_load(v + i);
-        vf_store(v + i, x / (1.0f + vf_exp(-x)));
-    }
-    for (; i < n; i++)
-        v[i] = bf_silu1(v[i]);
+    return x / (1.0f + vf_exp(-x));
 }
+#define BF(x) it_bf16_to_f32(x)
+#define RND(x) it_bf16_from_f32(x)
 
 /* x, y [len]; y may be x */
 int IT_CPU_V(it_cpu_bf16_silu)(it_ctx *ctx, size_t n, const void *xv, void *yv)
@@ -57,14 +51,11 @@ int IT_CPU_V(it_cpu_bf16_silu)(it_ctx *ctx, size_t n, const void *xv, void *yv)
     it_bf16 *y = yv;
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
-        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        float v[CHUNK];
-        for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
-            size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
-            bf_to_f32(x + c0, m, v);
-            bf_silu_n(v, m);
-            bf_from_f32(v, m, y + c0);
-        }
+        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n, i = b0;
+        for (; i + IT_VL <= b1; i += IT_VL)
+            bf_store(y + i, bf_silu_v(bf_load(x + i)));
+        for (; i < b1; i++)
+            y[i] = RND(bf_silu1(BF(x[i])));
     }
     return 0;
 }
@@ -77,16 +68,11 @@ int IT_CPU_V(it_cpu_bf16_add)(it_ctx *ctx, size_t n, const void *av, const void 
     it_bf16 *y = yv;
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
-        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        float u[CHUNK], v[CHUNK];
-        for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
-            size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
-            bf_to_f32(a + c0, m, u);
-            bf_to_f32(b + c0, m, v);
-            for (size_t i = 0; i < m; i++)
-                u[i] += v[i];
-            bf_from_f32(u, m, y + c0);
-        }
+        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n, i = b0;
+        for (; i + IT_VL <= b1; i += IT_VL)
+            bf_store(y + i, bf_load(a + i) + bf_load(b + i));
+        for (; i < b1; i++)
+            y[i] = RND(BF(a[i]) + BF(b[i]));
     }
     return 0;
 }
@@ -99,35 +85,30 @@ int IT_CPU_V(it_cpu_bf16_scale)(it_ctx *ctx, size_t n, const void *xv, float s, 
     it_bf16 *y = yv;
 #pragma omp parallel for schedule(static)
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
-        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n;
-        float v[CHUNK];
-        for (size_t c0 = b0; c0 < b1; c0 += CHUNK) {
-            size_t m = b1 - c0 < CHUNK ? b1 - c0 : CHUNK;
-            bf_to_f32(x + c0, m, v);
-            for (size_t i = 0; i < m; i++)
-                v[i] *= s;
-            bf_from_f32(v, m, y + c0);
-        }
+        size_t b1 = b0 + BLOCK < n ? b0 + BLOCK : n, i = b0;
+        for (; i + IT_VL <= b1; i += IT_VL)
+            bf_store(y + i, bf_load(x + i) * s);
+        for (; i < b1; i++)
+            y[i] = RND(BF(x[i]) * s);
     }
     return 0;
 }
 
-/* sum of (row[i] - mean)^2 if sq, else of row[i]; row [n] bf16 */
+/* sum of (row[i] - mean)^2 if sq, else of row[i]; row [n] bf16. CHUNK floats at a time in
+ * vector lanes, each chunk's total added into a double. */
 static double bf_row_sum(const it_bf16 *row, size_t n, float mean, int sq)
 {
     double total = 0;
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
-        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n;
-        float v[CHUNK], part = 0;
-        bf_to_f32(row + c0, c1 - c0, v);
+        size_t c1 = c0 + CHUNK < n ? c0 + CHUNK : n, i = c0;
+        float part = 0;
         it_vf acc = {0};
-        size_t i = 0, m = c1 - c0;
-        for (; i + IT_VL <= m; i += IT_VL) {
-            it_vf d = vf_load(v + i) - mean;
+        for (; i + IT_VL <= c1; i += IT_VL) {
+            it_vf d = bf_load(row + i) - mean;
             acc += sq ? d * d : d;
         }
-        for (; i < m; i++) {
-            float d = v[i] - mean;
+        for (; i < c1; i++) {
+            float d = BF(row[i]) - mean;
             part += sq ? d * d : d;
         }
         for (int l = 0; l < IT_VL; l++)
@@ -174,15 +155,14 @@ int IT_CPU_V(it_cpu_bf16_groupnorm)(it_ctx *ctx, int ns, int c, int t, int hw, c
             float a = it_bf16_to_f32(gamma[ch]) * rstd[ft], b = it_bf16_to_f32(beta[ch]) - mean[ft] * a;
             const it_bf16 *xr = x + r * HW;
             it_bf16 *yr = y + r * HW;
-            float v[CHUNK];
-            for (size_t c0 = 0; c0 < HW; c0 += CHUNK) {
-                size_t m = HW - c0 < CHUNK ? HW - c0 : CHUNK;
-                bf_to_f32(xr + c0, m, v);
-                for (size_t i = 0; i < m; i++)
-                    v[i] = v[i] * a + b;
-                if (silu)
-                    bf_silu_n(v, m);
-                bf_from_f32(v, m, yr + c0);
+            size_t i = 0;
+            for (; i + IT_VL <= HW; i += IT_VL) {
+                it_vf v = bf_load(xr + i) * a + b;
+                bf_store(yr + i, silu ? bf_silu_v(v) : v);
+            }
+            for (; i < HW; i++) {
+                float v = BF(xr[i]) * a + b;
+                yr[i] = RND(silu ? bf_silu1(v) : v);
             }
         }
     }

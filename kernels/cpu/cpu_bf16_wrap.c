@@ -5,7 +5,7 @@
  * kernel is measured against). conv3d, linear and swiglu call the native AVX512-BF16 kernels
  * (cpu_bf16_native.c) instead where the CPU has them, and mha its own (cpu_bf16_attn.c);
  * groupnorm and the elementwise ops are native on every CPU (cpu_bf16_norm.c: memory-bound,
- * one pass instead of four). */
+ * one pass instead of four), and so are the upsamplers (cpu_bf16_resample.c: copies). */
 #include "kernels/cpu/cpu_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -75,16 +75,6 @@ int it_cpu_bf16_avgpool(it_ctx *ctx, int nc, int t, int h, int w, int kt, int kh
                         const void *x, void *y)
 {
     return it_bf16w_avgpool(ctx, it_cpu_avgpool, nc, t, h, w, kt, kh, kw, tpad, x, y);
-}
-
-int it_cpu_bf16_upsample_hw(it_ctx *ctx, int nc, int t, int h, int w, const void *x, void *y)
-{
-    return it_bf16w_upsample_hw(ctx, it_cpu_upsample_hw, nc, t, h, w, x, y);
-}
-
-int it_cpu_bf16_upsample_t(it_ctx *ctx, int nc, int t, int hw, const void *x, void *y)
-{
-    return it_bf16w_upsample_t(ctx, it_cpu_upsample_t, nc, t, hw, x, y);
 }
 
 int it_cpu_bf16_haar_fwd(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
