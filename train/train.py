@@ -228,6 +228,8 @@ def export(ckpt_path, out_path, dtype="F32", metrics_path=None, raw=False):
                   "(rate drawn from {1,0.75,0.5,0.25}); + %g*mean(relu(|pre_fsq|-%g)^2); FSQ "
                   "straight-through" % (args["w_mse"], args.get("w_bound", 0), args.get("bound_margin", 2.0)),
         "final_train_loss_ema": hist[-1]["ema"] if hist else None,
+        "recipe": {k: args.get(k) for k in ("warmup", "photo_frac", "extra_photos", "video_pan", "ema", "w_bound",
+                                            "threads", "device")},
     }
     if metrics_path and os.path.exists(metrics_path):
         with open(metrics_path) as f:
@@ -329,6 +331,8 @@ def main(argv=None):
                                  ck["ema"]["t"])
             else:
                 print("checkpoint has no EMA: the EMA starts at step %d" % step, flush=True)
+        if not args.init:  # the starting point of a resumed run is the checkpoint's (its export records it)
+            args.init = ck["args"].get("init")
         print("resumed from %s at step %d" % (args.ckpt, step), flush=True)
         del ck
     print("config %s, %d parameters, device %s" % (args.config, sum(p.numel() for p in params), dev), flush=True)
