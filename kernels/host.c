@@ -112,33 +112,18 @@ void *it_host_scratch(it_ctx *ctx, int slot, size_t bytes)
 }
 
 /* Elementwise, so splitting the loop over threads cannot change a result. Blocks of a fixed
- * 16 elements, written branch-free (it_bf16_from_f32's NaN test as a select): GCC's -O2
- * vectorises only loops that need no epilogue, and these run on every bf16 op's wrapper. */
+ * 16 elements: GCC's -O2 vectorises only loops that need no epilogue, and these run on every
+ * bf16 op's wrapper. */
 #define CONV_BLOCK 16
-static inline float bf16_widen(it_bf16 b)
-{
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-static inline it_bf16 bf16_narrow(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
-    return (it_bf16)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
-}
-
 void it_bf16_to_f32_n(size_t n, const it_bf16 *src, float *dst)
 {
     const size_t nb = n / CONV_BLOCK;
 #pragma omp parallel for schedule(static) if (n >= (1 << 18))
     for (size_t b = 0; b < nb; b++)
         for (int i = 0; i < CONV_BLOCK; i++)
-            dst[b * CONV_BLOCK + i] = bf16_widen(src[b * CONV_BLOCK + i]);
+            dst[b * CONV_BLOCK + i] = it_bf16_to_f32(src[b * CONV_BLOCK + i]);
     for (size_t i = nb * CONV_BLOCK; i < n; i++)
-        dst[i] = bf16_widen(src[i]);
+        dst[i] = it_bf16_to_f32(src[i]);
 }
 
 void it_bf16_from_f32_n(size_t n, const float *src, it_bf16 *dst)
@@ -147,7 +132,7 @@ void it_bf16_from_f32_n(size_t n, const float *src, it_bf16 *dst)
 #pragma omp parallel for schedule(static) if (n >= (1 << 18))
     for (size_t b = 0; b < nb; b++)
         for (int i = 0; i < CONV_BLOCK; i++)
-            dst[b * CONV_BLOCK + i] = bf16_narrow(src[b * CONV_BLOCK + i]);
+            dst[b * CONV_BLOCK + i] = it_bf16_from_f32(src[b * CONV_BLOCK + i]);
     for (size_t i = nb * CONV_BLOCK; i < n; i++)
-        dst[i] = bf16_narrow(src[i]);
+        dst[i] = it_bf16_from_f32(src[i]);
 }

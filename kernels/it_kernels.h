@@ -76,14 +76,14 @@ size_t it_precision_size(int precision);
 
 typedef uint16_t it_bf16; /* bfloat16 bits: the upper half of an IEEE binary32 */
 
-/* fp32 -> bf16, round to nearest, ties to even; NaN stays a (quiet) NaN, infinities stay. */
+/* fp32 -> bf16, round to nearest, ties to even; NaN stays a (quiet) NaN, infinities stay.
+ * Branch-free (the NaN case a select), so that loops over it vectorise. */
 static inline it_bf16 it_bf16_from_f32(float f)
 {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (it_bf16)((u >> 16) | 0x40u);
-    return (it_bf16)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
+    return (it_bf16)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 static inline float it_bf16_to_f32(it_bf16 b)
 {

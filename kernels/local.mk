@@ -18,7 +18,6 @@ kernels_libitcpu_la_SOURCES = \
 	kernels/cpu/cpu_conv.c kernels/cpu/cpu_linear.c kernels/cpu/cpu_norm.c \
 	kernels/cpu/cpu_resample.c kernels/cpu/cpu_attn.c kernels/cpu/cpu_bf16_wrap.c \
 	kernels/cpu/cpu_bf16_native.c kernels/cpu/cpu_bf16_attn.c kernels/cpu/cpu_bf16_norm.c \
-	kernels/cpu/cpu_bf16_resample.c \
 	kernels/cpu/cpu_dispatch.c kernels/cpu/cpu_x86_avx2.c kernels/cpu/cpu_x86_avx512.c
 kernels_libitcpu_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -ffp-contract=fast -ftree-vectorize \
 	-fvect-cost-model=dynamic

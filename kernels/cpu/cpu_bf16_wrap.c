@@ -5,7 +5,7 @@
  * kernel is measured against). conv3d, linear and swiglu call the native AVX512-BF16 kernels
  * (cpu_bf16_native.c) instead where the CPU has them, and mha its own (cpu_bf16_attn.c);
  * groupnorm and the elementwise ops are native on every CPU (cpu_bf16_norm.c: memory-bound,
- * one pass instead of four), and so are the upsamplers (cpu_bf16_resample.c: copies). */
+ * one pass instead of four), and so are the upsamplers (cpu_resample.c: copies). */
 #include "kernels/cpu/cpu_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -1,7 +1,7 @@
-/* cpu_resample.c: average pooling, the nearest upsamplers and the Haar patcher/unpatcher,
- * parallel over output planes. They move memory rather than compute; the loops are the
- * oracle's, reordered so the innermost loop runs along a row. Dimension letters: see
- * it_kernels.h. */
+/* cpu_resample.c: average pooling, the nearest upsamplers (both precisions) and the Haar
+ * patcher/unpatcher, parallel over output planes. They move memory rather than compute; the
+ * loops are the oracle's, reordered so the innermost loop runs along a row. Dimension
+ * letters: see it_kernels.h. */
 #include "kernels/cpu/cpu_internal.h"
 
 /* x [NC][T][H][W] -> y [NC][(T+tpad)/kt][H/kh][W/kw] */
@@ -34,18 +34,46 @@ int it_cpu_avgpool(it_ctx *ctx, int c, int t, int h, int w, int kt, int kh, int 
     return 0;
 }
 
+/* The nearest upsamplers only copy values, so one loop serves both precisions: elements of
+ * esz bytes (4: fp32; 2: bf16, whose output is then the input's bits, what the oracle's
+ * widen, copy and round gives). */
+static void upsample_hw(size_t esz, long rows, int w, const void *x, void *y)
+{
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++) { /* one input row -> two output rows */
+        const char *src = (const char *)x + (size_t)r * w * esz;
+        char *d0 = (char *)y + (size_t)r * 4 * w * esz, *d1 = d0 + 2 * w * esz;
+        if (esz == sizeof(float))
+            for (int ox = 0; ox < 2 * w; ox++)
+                ((float *)d0)[ox] = ((const float *)src)[ox / 2];
+        else
+            for (int ox = 0; ox < 2 * w; ox++)
+                ((it_bf16 *)d0)[ox] = ((const it_bf16 *)src)[ox / 2];
+        memcpy(d1, d0, esz * 2 * w);
+    }
+}
+static void upsample_t(size_t esz, int c, int t, int hw, const void *x, void *y)
+{
+    const int to = 2 * t - 1;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)c * to; pl++) {
+        long ch = pl / to, ot = pl % to;
+        memcpy((char *)y + (size_t)pl * hw * esz, (const char *)x + ((size_t)ch * t + (ot + 1) / 2) * hw * esz,
+               esz * hw);
+    }
+}
+
 /* x [NC][T][H][W] -> y [NC][T][2H][2W] */
 int it_cpu_upsample_hw(it_ctx *ctx, int c, int t, int h, int w, const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0, "upsample_hw");
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)c * t * h; r++) { /* one input row -> two output rows */
-        const float *src = x + (size_t)r * w;
-        float *d0 = y + (size_t)r * 4 * w, *d1 = d0 + 2 * w;
-        for (int ox = 0; ox < 2 * w; ox++)
-            d0[ox] = src[ox / 2];
-        memcpy(d1, d0, sizeof(float) * 2 * w);
-    }
+    upsample_hw(sizeof *x, (long)c * t * h, w, x, y);
+    return 0;
+}
+int it_cpu_bf16_upsample_hw(it_ctx *ctx, int c, int t, int h, int w, const void *x, void *y)
+{
+    IT_KCHECK(c > 0 && t > 0 && h > 0 && w > 0, "upsample_hw");
+    upsample_hw(sizeof(it_bf16), (long)c * t * h, w, x, y);
     return 0;
 }
 
@@ -53,12 +81,13 @@ int it_cpu_upsample_hw(it_ctx *ctx, int c, int t, int h, int w, const float *x, 
 int it_cpu_upsample_t(it_ctx *ctx, int c, int t, int hw, const float *x, float *y)
 {
     IT_KCHECK(c > 0 && t > 0 && hw > 0, "upsample_t");
-    const int to = 2 * t - 1;
-#pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < (long)c * to; pl++) {
-        long ch = pl / to, ot = pl % to;
-        memcpy(y + (size_t)pl * hw, x + ((size_t)ch * t + (ot + 1) / 2) * hw, sizeof(float) * hw);
-    }
+    upsample_t(sizeof *x, c, t, hw, x, y);
+    return 0;
+}
+int it_cpu_bf16_upsample_t(it_ctx *ctx, int c, int t, int hw, const void *x, void *y)
+{
+    IT_KCHECK(c > 0 && t > 0 && hw > 0, "upsample_t");
+    upsample_t(sizeof(it_bf16), c, t, hw, x, y);
     return 0;
 }
 
