@@ -11,8 +11,8 @@
  *  - P.V: values stored per head as words of a key pair, vt [HD][Sp/2], the pair of a 32-key
  *    block b in lane l being keys (32b + l, 32b + 16 + l), so that the two 16-key vectors of
  *    rounded probabilities make one word vector with a shift and a blend, no permute.
- * One thread per row: the row's scores go to a per-thread scratch in the first sweep (with
- * the max) and are read back in the second, so q.k is computed once. Every output element
+ * One thread per pair of rows: the rows' scores go to a per-thread scratch in the first sweep
+ * (with the max) and are read back in the second, so q.k is computed once. Every output element
  * is produced by one thread in a fixed order: results do not depend on the thread count. The
  * instruction treats bf16 subnormals as zero (cpu_bf16_native.c): a probability below 2^-126
  * weighs nothing against the row's largest, which is 1. Dimension letters: see it_kernels.h. */
@@ -62,58 +62,90 @@ static inline __mmask16 low16(int n)
 
 #define UNROLL _Pragma("GCC unroll 16")
 
-/* One query row against keys [0, kend): y[d] for d < hd. q: the row's bf16 dims; kt, vt: the
- * head's key and value words; sc: scratch of ceil(kend/KB)*KB floats. Inlined with a constant
- * hd, so the value sums stay in registers. */
-TARGET static inline __attribute__((always_inline)) void row(int hd, float scale, const it_bf16 *q,
-                                                             const uint32_t *kt, const uint32_t *vt,
-                                                             size_t sp, int kend, float *sc, it_bf16 *y)
+/* nr <= 2 query rows (row r's dims at q + r*ld) against keys [0, kend): y[r*ld + d], d < hd.
+ * kt, vt: the head's key and value words; sc: scratch of nr rows of sp floats. Two rows share
+ * each load of keys and values (the head's 2 x 147 KB at 9216 tokens stream from L2 once per
+ * pair instead of once per row); each row's arithmetic is the same whatever nr, so pairing
+ * cannot change a result. Inlined with constant nr and hd, so the sums stay in registers. */
+TARGET static inline __attribute__((always_inline)) void rows(int nr, int hd, float scale, const it_bf16 *q,
+                                                              size_t ld, const uint32_t *kt, const uint32_t *vt,
+                                                              size_t sp, int kend, float *sc, it_bf16 *y)
 {
-    __m512bh qp[MAX_HD / 2];
+    __m512bh qp[2][MAX_HD / 2];
     UNROLL
-    for (int p = 0; p < MAX_HD / 2; p++) /* (all set: GCC cannot see that only hd / 2 are read) */
-        qp[p] = (__m512bh)_mm512_setzero_si512();
+    for (int r = 0; r < 2; r++) {
+        UNROLL
+        for (int p = 0; p < MAX_HD / 2; p++) /* (all set: GCC cannot see which are read) */
+            qp[r][p] = (__m512bh)_mm512_setzero_si512();
+    }
     UNROLL
-    for (int p = 0; p < hd / 2; p++) {
-        uint32_t w;
-        memcpy(&w, q + 2 * p, sizeof w);
-        qp[p] = (__m512bh)_mm512_set1_epi32((int)w);
+    for (int r = 0; r < nr; r++) {
+        UNROLL
+        for (int p = 0; p < hd / 2; p++) {
+            uint32_t w;
+            memcpy(&w, q + r * ld + 2 * p, sizeof w);
+            qp[r][p] = (__m512bh)_mm512_set1_epi32((int)w);
+        }
     }
     /* first sweep: the scores of whole KB blocks (sp is a multiple of KB) and the max of
      * those below kend */
-    __m512 mx = _mm512_set1_ps(-INFINITY);
+    __m512 mx[2] = {_mm512_set1_ps(-INFINITY), _mm512_set1_ps(-INFINITY)};
     for (int j0 = 0; j0 < kend + (-kend & (KB - 1)); j0 += 16) {
-        __m512 s = _mm512_setzero_ps();
+        __m512 s[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
         UNROLL
-        for (int p = 0; p < hd / 2; p++)
-            s = _mm512_dpbf16_ps(s, qp[p], (__m512bh)_mm512_loadu_si512(kt + (size_t)p * sp + j0));
-        _mm512_storeu_ps(sc + j0, s);
-        mx = _mm512_mask_max_ps(mx, low16(kend - j0), mx, s);
+        for (int p = 0; p < hd / 2; p++) {
+            __m512bh kw = (__m512bh)_mm512_loadu_si512(kt + (size_t)p * sp + j0);
+            UNROLL
+            for (int r = 0; r < nr; r++)
+                s[r] = _mm512_dpbf16_ps(s[r], qp[r][p], kw);
+        }
+        UNROLL
+        for (int r = 0; r < nr; r++) {
+            _mm512_storeu_ps(sc + r * sp + j0, s[r]);
+            mx[r] = _mm512_mask_max_ps(mx[r], low16(kend - j0), mx[r], s[r]);
+        }
     }
-    const __m512 bias = _mm512_set1_ps(-_mm512_reduce_max_ps(mx) * scale), vscale = _mm512_set1_ps(scale);
-    /* second sweep: P rounded to bf16, then P.V; masked keys get exactly no weight */
-    __m512 l = _mm512_setzero_ps(), acc[MAX_HD];
+    const __m512 vscale = _mm512_set1_ps(scale);
+    __m512 bias[2], l[2], acc[2][MAX_HD];
     UNROLL
-    for (int d = 0; d < MAX_HD; d++)
-        acc[d] = _mm512_setzero_ps();
+    for (int r = 0; r < 2; r++) {
+        bias[r] = _mm512_set1_ps(r < nr ? -_mm512_reduce_max_ps(mx[r]) * scale : 0.0f);
+        l[r] = _mm512_setzero_ps();
+        UNROLL
+        for (int d = 0; d < MAX_HD; d++)
+            acc[r][d] = _mm512_setzero_ps();
+    }
+    /* second sweep: P rounded to bf16, then P.V; masked keys get exactly no weight */
     const __m512i hi_half = _mm512_set1_epi32((int)0xffff0000u);
     for (int j0 = 0; j0 < kend; j0 += KB) {
-        __m512 e0 = _mm512_maskz_mov_ps(low16(kend - j0), exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sc + j0), vscale, bias)));
-        __m512 e1 = _mm512_maskz_mov_ps(low16(kend - j0 - 16),
-                                        exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sc + j0 + 16), vscale, bias)));
-        l = _mm512_add_ps(l, _mm512_add_ps(e0, e1));
-        /* lane l: (bf16 P[j0 + l], bf16 P[j0 + 16 + l]) */
-        __m512bh pw = (__m512bh)_mm512_ternarylogic_epi32(_mm512_srli_epi32(round_hi(e0), 16), round_hi(e1), hi_half,
-                                                          0xd8); /* (b & c) | (a & ~c) */
+        __m512bh pw[2];
+        UNROLL
+        for (int r = 0; r < nr; r++) {
+            const float *sr = sc + r * sp + j0;
+            __m512 e0 = _mm512_maskz_mov_ps(low16(kend - j0), exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sr), vscale, bias[r])));
+            __m512 e1 = _mm512_maskz_mov_ps(low16(kend - j0 - 16),
+                                            exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sr + 16), vscale, bias[r])));
+            l[r] = _mm512_add_ps(l[r], _mm512_add_ps(e0, e1));
+            /* lane l: (bf16 P[j0 + l], bf16 P[j0 + 16 + l]) */
+            pw[r] = (__m512bh)_mm512_ternarylogic_epi32(_mm512_srli_epi32(round_hi(e0), 16), round_hi(e1), hi_half,
+                                                        0xd8); /* (b & c) | (a & ~c) */
+        }
         const uint32_t *vb = vt + j0 / 2;
         UNROLL
-        for (int d = 0; d < hd; d++)
-            acc[d] = _mm512_dpbf16_ps(acc[d], pw, (__m512bh)_mm512_loadu_si512(vb + (size_t)d * (sp / 2)));
+        for (int d = 0; d < hd; d++) {
+            __m512bh vw = (__m512bh)_mm512_loadu_si512(vb + (size_t)d * (sp / 2));
+            UNROLL
+            for (int r = 0; r < nr; r++)
+                acc[r][d] = _mm512_dpbf16_ps(acc[r][d], pw[r], vw);
+        }
     }
-    const float inv = 1.0f / _mm512_reduce_add_ps(l);
     UNROLL
-    for (int d = 0; d < hd; d++)
-        y[d] = it_bf16_from_f32(_mm512_reduce_add_ps(acc[d]) * inv);
+    for (int r = 0; r < nr; r++) {
+        const float inv = 1.0f / _mm512_reduce_add_ps(l[r]);
+        UNROLL
+        for (int d = 0; d < hd; d++)
+            y[r * ld + d] = it_bf16_from_f32(_mm512_reduce_add_ps(acc[r][d]) * inv);
+    }
 }
 
 /* q, k, v, y [N][S][NH*HD] bf16, HD even and <= MAX_HD (it_cpu_bf16n_mha_fits) */
@@ -124,7 +156,7 @@ TARGET int it_cpu_bf16n_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, c
     const size_t dm = (size_t)nh * hd, sp = ((size_t)s + KB - 1) / KB * KB, hb = sp * hd / 2; /* hb: words per head */
     uint32_t *kt = it_host_scratch(ctx, IT_SCR_EXT0, sizeof *kt * hb * nh);
     uint32_t *vt = it_host_scratch(ctx, IT_SCR_EXT1, sizeof *vt * hb * nh);
-    const size_t piece = it_cpu_piece(sizeof(float) * sp);
+    const size_t piece = it_cpu_piece(sizeof(float) * 2 * sp); /* two rows' scores */
     char *scr = it_host_scratch(ctx, IT_SCR_EXT2, piece * it_cpu_max_threads());
     if (!kt || !vt || !scr)
         return IT_E_NOMEM;
@@ -156,17 +188,22 @@ TARGET int it_cpu_bf16n_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, c
                 }
             /* (implicit barrier: the layouts are complete before any row reads them) */
             float *sc = (float *)(scr + piece * it_cpu_thread_num());
-#pragma omp for schedule(dynamic, 16)
-            for (long w = 0; w < (long)nh * s; w++) {
-                int h = (int)(w / s), i = (int)(w % s);
-                long end = ((long)i / hw + 1) * hw; /* block-causal: up to the end of i's frame */
-                int kend = end < s ? (int)end : s;
+            const long pairs = (s + 1) / 2;
+#pragma omp for schedule(dynamic, 8)
+            for (long w = 0; w < (long)nh * pairs; w++) { /* rows i and i + 1 of head h */
+                int h = (int)(w / pairs), i = 2 * (int)(w % pairs), kend[2];
+                for (int r = 0; r < 2; r++) { /* block-causal: up to the end of the row's frame */
+                    long end = ((long)(i + r) / hw + 1) * hw;
+                    kend[r] = end < s ? (int)end : s;
+                }
                 const it_bf16 *qi = q + (size_t)i * dm + (size_t)h * hd;
                 it_bf16 *yi = y + (size_t)i * dm + (size_t)h * hd;
-                if (hd == 8) /* the model's head size: the sums unrolled into registers */
-                    row(8, scale, qi, kt + h * hb, vt + h * hb, sp, kend, sc, yi);
+                const uint32_t *kh = kt + h * hb, *vh = vt + h * hb;
+                if (hd == 8 && i + 1 < s && kend[0] == kend[1]) /* the model's head size, one frame */
+                    rows(2, 8, scale, qi, dm, kh, vh, sp, kend[0], sc, yi);
                 else
-                    row(hd, scale, qi, kt + h * hb, vt + h * hb, sp, kend, sc, yi);
+                    for (int r = 0; r < 2 && i + r < s; r++)
+                        rows(1, hd, scale, qi + r * dm, dm, kh, vh, sp, kend[r], sc, yi + r * dm);
             }
         }
     }
