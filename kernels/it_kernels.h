@@ -39,11 +39,11 @@
  *    an op (swiglu's hidden layer and the attention scores stay fp32; the double in-projection
  *    is separate ops and so is rounded between them) except the attention probabilities, as
  *    the official bf16 run's fused attention rounds them: P_j = bf16(exp(s_j - max_j s_j))
- *    with the row's exact max, the normaliser summing the unrounded values. Constants: the Haar filter is
- *    bf16(1/sqrt 2) = 0.70703125 (scale a^3/(2 sqrt 2) forward, a^3 * 2 sqrt 2 inverse, in
- *    fp32); RoPE tables and the pixel LUT are rounded by their producer. Fixed types whatever
- *    the precision: u8 pixels, int32 indices, uint8 keep flags, float ELBO map and FSQ
- *    "bounded" values.
+ *    with the row's exact max, the normaliser summing the unrounded values. Constants: the
+ *    Haar filter is bf16(1/sqrt 2) = 0.70703125 (scale a^3/(2 sqrt 2) forward, a^3 * 2 sqrt 2
+ *    inverse, in fp32); RoPE tables and the pixel LUT are rounded by their producer. Fixed
+ *    types whatever the precision: u8 pixels, int32 indices, uint8 keep flags, float ELBO map
+ *    and FSQ "bounded" values.
  *  - kernels/ref in bf16 is the oracle: it converts inputs to fp32, runs its fp32 code and
  *    rounds the output once. Other backends round at exactly those points, so they differ from
  *    it only by fp32 summation order (tests: a few bf16 ulps on a small fraction of outputs).

@@ -53,6 +53,12 @@ static inline it_host_priv *it_host_priv_of(it_ctx *ctx)
     return (it_host_priv *)ctx->priv;
 }
 
+/* 1 when ctx computes in bf16 (its tensors are it_bf16). */
+static inline int it_ctx_bf16(const it_ctx *ctx)
+{
+    return ctx->precision == IT_PRECISION_BF16;
+}
+
 /* ---- element access by precision (for the cheap ops written once for both) ---- */
 static inline float it_act_get(int precision, const void *p, size_t i)
 {

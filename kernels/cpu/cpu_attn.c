@@ -286,7 +286,7 @@ int IT_CPU_V(it_cpu_mha)(it_ctx *ctx, int n, int s, int nh, int hd, int hw, cons
         for (int h = 0; h < nh; h++)
             memset(vh + h * hb + (size_t)s * hd, 0, sizeof(float) * (sp - s) * hd);
     const float scale = 1.0f / sqrtf((float)hd);
-    const int round_p = ctx->precision == IT_PRECISION_BF16; /* under the bf16 wrappers */
+    const int round_p = it_ctx_bf16(ctx); /* under the bf16 wrappers */
     const long ntile = (s + BQ - 1) / BQ;
     const int vt = values_transposed(hd);
     for (int smp = 0; smp < n; smp++, q += (size_t)s * dm, k += (size_t)s * dm, v += (size_t)s * dm,
@@ -340,7 +340,7 @@ int IT_CPU_V(it_cpu_attn_spatial)(it_ctx *ctx, int n, int c, int t, int hw, cons
     IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_spatial");
     const size_t cs = (size_t)t * hw;
     const float scale = 1.0f / sqrtf((float)c);
-    const int round_p = ctx->precision == IT_PRECISION_BF16; /* under the bf16 wrappers */
+    const int round_p = it_ctx_bf16(ctx); /* under the bf16 wrappers */
     int rc = 0, rows = hw < QR ? hw : QR;
     float *sc = it_host_scratch(ctx, IT_SCR_OP0, sizeof(float) * rows * hw); /* [rows][HW] scores, then P */
     if (!sc)
@@ -415,7 +415,7 @@ int IT_CPU_V(it_cpu_attn_temporal)(it_ctx *ctx, int n, int c, int t, int hw, con
     IT_KCHECK(n > 0 && c > 0 && t > 0 && hw > 0, "attn_temporal");
     const size_t cs = (size_t)t * hw, ns = (size_t)c * cs;
     const float scale = 1.0f / sqrtf((float)c);
-    const int round_p = ctx->precision == IT_PRECISION_BF16; /* under the bf16 wrappers */
+    const int round_p = it_ctx_bf16(ctx); /* under the bf16 wrappers */
     const long nblk = (hw + IT_VL - 1) / IT_VL;
     const size_t piece = it_cpu_piece(sizeof(it_vf) * t);
     char *pscr = it_host_scratch(ctx, IT_SCR_OP0, piece * it_cpu_max_threads());

@@ -30,104 +30,103 @@ static int cpu_open(const it_ctx_opts *o, it_ctx **out)
 #else
 #define WITH_THREADS(ctx, call) return (call)
 #endif
-#define BF16(ctx) ((ctx)->precision == IT_PRECISION_BF16)
 
 static int prepare_weight(it_ctx *ctx, int op, const void *wt, int rows, int cols)
 {
-    if (!BF16(ctx))
+    if (!it_ctx_bf16(ctx))
         return 0;
     WITH_THREADS(ctx, it_cpu_bf16_prepare_weight(ctx, op, wt, rows, cols));
 }
 static int conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, const void *wt,
                   const void *bias, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_conv3d(ctx, p, x, wt, bias, y)
-                                : it_cpu_conv3d(ctx, p, x, wt, bias, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_conv3d(ctx, p, x, wt, bias, y)
+                                       : it_cpu_conv3d(ctx, p, x, wt, bias, y));
 }
 static int groupnorm(it_ctx *ctx, int n, int c, int t, int hw, const void *x, const void *g,
                      const void *b, float eps, int silu, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_groupnorm(ctx, n, c, t, hw, x, g, b, eps, silu, y)
-                                : it_cpu_groupnorm(ctx, n, c, t, hw, x, g, b, eps, silu, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_groupnorm(ctx, n, c, t, hw, x, g, b, eps, silu, y)
+                                       : it_cpu_groupnorm(ctx, n, c, t, hw, x, g, b, eps, silu, y));
 }
 static int silu(it_ctx *ctx, size_t len, const void *x, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_silu(ctx, len, x, y) : it_cpu_silu(ctx, len, x, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_silu(ctx, len, x, y) : it_cpu_silu(ctx, len, x, y));
 }
 static int add(it_ctx *ctx, size_t len, const void *a, const void *b, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_add(ctx, len, a, b, y) : it_cpu_add(ctx, len, a, b, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_add(ctx, len, a, b, y) : it_cpu_add(ctx, len, a, b, y));
 }
 static int scale(it_ctx *ctx, size_t len, const void *x, float s, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_scale(ctx, len, x, s, y) : it_cpu_scale(ctx, len, x, s, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_scale(ctx, len, x, s, y) : it_cpu_scale(ctx, len, x, s, y));
 }
 static int avgpool(it_ctx *ctx, int nc, int t, int h, int w, int kt, int kh, int kw, int tpad,
                    const void *x, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_avgpool(ctx, nc, t, h, w, kt, kh, kw, tpad, x, y)
-                                : it_cpu_avgpool(ctx, nc, t, h, w, kt, kh, kw, tpad, x, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_avgpool(ctx, nc, t, h, w, kt, kh, kw, tpad, x, y)
+                                       : it_cpu_avgpool(ctx, nc, t, h, w, kt, kh, kw, tpad, x, y));
 }
 static int upsample_hw(it_ctx *ctx, int nc, int t, int h, int w, const void *x, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_upsample_hw(ctx, nc, t, h, w, x, y)
-                                : it_cpu_upsample_hw(ctx, nc, t, h, w, x, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_upsample_hw(ctx, nc, t, h, w, x, y)
+                                       : it_cpu_upsample_hw(ctx, nc, t, h, w, x, y));
 }
 static int upsample_t(it_ctx *ctx, int nc, int t, int hw, const void *x, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_upsample_t(ctx, nc, t, hw, x, y)
-                                : it_cpu_upsample_t(ctx, nc, t, hw, x, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_upsample_t(ctx, nc, t, hw, x, y)
+                                       : it_cpu_upsample_t(ctx, nc, t, hw, x, y));
 }
 static int haar_fwd(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_haar_fwd(ctx, n, t, h, w, x, y)
-                                : it_cpu_haar_fwd(ctx, n, t, h, w, it_haar_fwd_scale(IT_PRECISION_FP32), x, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_haar_fwd(ctx, n, t, h, w, x, y)
+                                       : it_cpu_haar_fwd(ctx, n, t, h, w, it_haar_fwd_scale(IT_PRECISION_FP32), x, y));
 }
 static int haar_inv(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_haar_inv(ctx, n, t, h, w, x, y)
-                                : it_cpu_haar_inv(ctx, n, t, h, w, it_haar_inv_scale(IT_PRECISION_FP32), x, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_haar_inv(ctx, n, t, h, w, x, y)
+                                       : it_cpu_haar_inv(ctx, n, t, h, w, it_haar_inv_scale(IT_PRECISION_FP32), x, y));
 }
 static int attn_spatial(it_ctx *ctx, int n, int c, int t, int hw, const void *q, const void *k,
                         const void *v, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_attn_spatial(ctx, n, c, t, hw, q, k, v, y)
-                                : it_cpu_attn_spatial(ctx, n, c, t, hw, q, k, v, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_attn_spatial(ctx, n, c, t, hw, q, k, v, y)
+                                       : it_cpu_attn_spatial(ctx, n, c, t, hw, q, k, v, y));
 }
 static int attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const void *q, const void *k,
                          const void *v, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_attn_temporal(ctx, n, c, t, hw, q, k, v, y)
-                                : it_cpu_attn_temporal(ctx, n, c, t, hw, q, k, v, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_attn_temporal(ctx, n, c, t, hw, q, k, v, y)
+                                       : it_cpu_attn_temporal(ctx, n, c, t, hw, q, k, v, y));
 }
 static int linear(it_ctx *ctx, int rows, int k, int m, const void *x, const void *wt,
                   const void *bias, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_linear(ctx, rows, k, m, x, wt, bias, y)
-                                : it_cpu_linear(ctx, rows, k, m, x, wt, bias, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_linear(ctx, rows, k, m, x, wt, bias, y)
+                                       : it_cpu_linear(ctx, rows, k, m, x, wt, bias, y));
 }
 static int rmsnorm(it_ctx *ctx, int rows, int d, const void *x, const void *wt, float eps, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_rmsnorm(ctx, rows, d, x, wt, eps, y)
-                                : it_cpu_rmsnorm(ctx, rows, d, x, wt, eps, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_rmsnorm(ctx, rows, d, x, wt, eps, y)
+                                       : it_cpu_rmsnorm(ctx, rows, d, x, wt, eps, y));
 }
 static int rope2d(it_ctx *ctx, int rows, int nh, int hd, int hw, int w, int ld, const void *x,
                   const void *cs, const void *sn, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_rope2d(ctx, rows, nh, hd, hw, w, ld, x, cs, sn, y)
-                                : it_cpu_rope2d(ctx, rows, nh, hd, hw, w, ld, x, cs, sn, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_rope2d(ctx, rows, nh, hd, hw, w, ld, x, cs, sn, y)
+                                       : it_cpu_rope2d(ctx, rows, nh, hd, hw, w, ld, x, cs, sn, y));
 }
 static int mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const void *q, const void *k,
                const void *v, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_mha(ctx, n, s, nh, hd, hw, q, k, v, y)
-                                : it_cpu_mha(ctx, n, s, nh, hd, hw, q, k, v, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_mha(ctx, n, s, nh, hd, hw, q, k, v, y)
+                                       : it_cpu_mha(ctx, n, s, nh, hd, hw, q, k, v, y));
 }
 static int swiglu(it_ctx *ctx, int rows, int d, int f, const void *x, const void *w1,
                   const void *w3, const void *w2, void *y)
 {
-    WITH_THREADS(ctx, BF16(ctx) ? it_cpu_bf16_swiglu(ctx, rows, d, f, x, w1, w3, w2, y)
-                                : it_cpu_swiglu(ctx, rows, d, f, x, w1, w3, w2, y));
+    WITH_THREADS(ctx, it_ctx_bf16(ctx) ? it_cpu_bf16_swiglu(ctx, rows, d, f, x, w1, w3, w2, y)
+                                       : it_cpu_swiglu(ctx, rows, d, f, x, w1, w3, w2, y));
 }
 
 static const it_backend cpu_backend = {

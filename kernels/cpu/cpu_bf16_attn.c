@@ -45,21 +45,6 @@ TARGET static inline __m512 exp16(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
-/* bf16(x) for finite x >= 0, nearest even, left in the high half of each lane (the low half
- * is garbage) */
-TARGET static inline __m512i round_hi(__m512 x)
-{
-    __m512i u = _mm512_castps_si512(x);
-    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    return _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
-}
-
-/* the low n of 16 lanes (none for n <= 0) */
-static inline __mmask16 low16(int n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
-}
-
 #define UNROLL _Pragma("GCC unroll 16")
 
 /* nr <= 2 query rows (row r's dims at q + r*ld) against keys [0, kend): y[r*ld + d], d < hd.
@@ -102,7 +87,7 @@ TARGET static inline __attribute__((always_inline)) void rows(int nr, int hd, fl
         UNROLL
         for (int r = 0; r < nr; r++) {
             _mm512_storeu_ps(sc + r * sp + j0, s[r]);
-            mx[r] = _mm512_mask_max_ps(mx[r], low16(kend - j0), mx[r], s[r]);
+            mx[r] = _mm512_mask_max_ps(mx[r], it_cpu_low16(kend - j0), mx[r], s[r]);
         }
     }
     const __m512 vscale = _mm512_set1_ps(scale);
@@ -122,13 +107,14 @@ TARGET static inline __attribute__((always_inline)) void rows(int nr, int hd, fl
         UNROLL
         for (int r = 0; r < nr; r++) {
             const float *sr = sc + r * sp + j0;
-            __m512 e0 = _mm512_maskz_mov_ps(low16(kend - j0), exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sr), vscale, bias[r])));
-            __m512 e1 = _mm512_maskz_mov_ps(low16(kend - j0 - 16),
-                                            exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sr + 16), vscale, bias[r])));
+            __m512 e0 = exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sr), vscale, bias[r]));
+            __m512 e1 = exp16(_mm512_fmadd_ps(_mm512_loadu_ps(sr + 16), vscale, bias[r]));
+            e0 = _mm512_maskz_mov_ps(it_cpu_low16(kend - j0), e0);
+            e1 = _mm512_maskz_mov_ps(it_cpu_low16(kend - j0 - 16), e1);
             l[r] = _mm512_add_ps(l[r], _mm512_add_ps(e0, e1));
-            /* lane l: (bf16 P[j0 + l], bf16 P[j0 + 16 + l]) */
-            pw[r] = (__m512bh)_mm512_ternarylogic_epi32(_mm512_srli_epi32(round_hi(e0), 16), round_hi(e1), hi_half,
-                                                        0xd8); /* (b & c) | (a & ~c) */
+            /* lane l: (bf16 P[j0 + l], bf16 P[j0 + 16 + l]): (b & c) | (a & ~c) */
+            __m512i lo = _mm512_srli_epi32(it_cpu_bf16_round_hi(e0), 16), hi = it_cpu_bf16_round_hi(e1);
+            pw[r] = (__m512bh)_mm512_ternarylogic_epi32(lo, hi, hi_half, 0xd8);
         }
         const uint32_t *vb = vt + j0 / 2;
         UNROLL
@@ -176,14 +162,14 @@ TARGET int it_cpu_bf16n_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, c
                         size_t j = (size_t)b * KB + jj;
                         const it_bf16 *kr = k + j * dm + (size_t)h * hd;
                         for (int p = 0; p < hd / 2; p++)
-                            kh[(size_t)p * sp + j] = j < (size_t)s ? (uint32_t)kr[2 * p] | (uint32_t)kr[2 * p + 1] << 16 : 0;
+                            kh[(size_t)p * sp + j] = j < (size_t)s ? it_bf16_pair(kr[2 * p], kr[2 * p + 1]) : 0;
                     }
                     for (int l = 0; l < 16; l++) {
                         size_t j = (size_t)b * KB + l, j2 = j + 16;
                         const it_bf16 *v0 = v + j * dm + (size_t)h * hd, *v1 = v + j2 * dm + (size_t)h * hd;
                         for (int d = 0; d < hd; d++)
                             vh[(size_t)d * (sp / 2) + (size_t)b * 16 + l] =
-                                (j < (size_t)s ? v0[d] : 0) | (uint32_t)(j2 < (size_t)s ? v1[d] : 0) << 16;
+                                it_bf16_pair(j < (size_t)s ? v0[d] : 0, j2 < (size_t)s ? v1[d] : 0);
                     }
                 }
             /* (implicit barrier: the layouts are complete before any row reads them) */

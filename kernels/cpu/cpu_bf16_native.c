@@ -37,11 +37,6 @@
  * words (low half row k, high half row k+1), zero past nc and past kc */
 typedef void (*pack16_fn)(const void *pctx, int k0, int kc, int n0, int nc, uint32_t *dst);
 
-static inline uint32_t pair(it_bf16 lo, it_bf16 hi)
-{
-    return (uint32_t)lo | (uint32_t)hi << 16;
-}
-
 /* c [MR][ldc] (+)= A panel [kc2][MR] x B [kc2][NR] (words): the sums go straight into the
  * caller's fp32 tile, loaded first when add is set (a later KC block), so no staging copy is
  * added in scalar code per block. */
@@ -94,7 +89,7 @@ static void pack_a(const it_bf16 *a, size_t lda, int ci, int taps, int m0, int m
             int c = k0 / 2 / taps, t = k0 / 2 % taps;
             for (int q = 0; q < kc2; q++) {
                 const it_bf16 *lo = row + (size_t)2 * c * taps + t;
-                d[q * MR + i] = pair(*lo, 2 * c + 1 < ci ? lo[taps] : 0);
+                d[q * MR + i] = it_bf16_pair(*lo, 2 * c + 1 < ci ? lo[taps] : 0);
                 if (++t == taps) {
                     t = 0;
                     c++;
@@ -104,24 +99,18 @@ static void pack_a(const it_bf16 *a, size_t lda, int ci, int taps, int m0, int m
     }
 }
 
-/* bf16(row[j] + bm (+ bias_n[j])) of 16 lanes, j < n, left in the high half of each lane (the
- * low half is garbage): sums in that order, rounded to nearest even exactly as
- * it_bf16_from_f32 (NaN kept quiet). */
+/* bf16(row[j] + bm (+ bias_n[j])) of 16 lanes, j < n, in the high half of each lane: sums in
+ * that order, then it_cpu_bf16_round_hi. */
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512i round16(const float *row, float bm,
                                                                                   const it_bf16 *bias_n, int n)
 {
-    __mmask16 m = n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
+    __mmask16 m = it_cpu_low16(n);
     __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row), _mm512_set1_ps(bm));
     if (bias_n) {
         __m512i b = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, bias_n));
         v = _mm512_add_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(b, 16)));
     }
-    __m512i u = _mm512_castps_si512(v);
-    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                            _mm512_set1_epi32(0x7f800000));
-    return _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
+    return it_cpu_bf16_round_hi(v);
 }
 
 /* dst[j] = bf16(row[j] + bm (+ bias_n[j])) for j < n, 32 lanes at a time: the two vectors' high
@@ -476,7 +465,7 @@ static int conv_direct(it_ctx *ctx, const it_conv3d_params *p, int to, int ho, i
                     uint32_t *r = row + p->pad_left;
                     if (h)
                         for (int ix = 0; ix < p->w; ix++)
-                            r[ix] = pair(l[ix], h[ix]);
+                            r[ix] = it_bf16_pair(l[ix], h[ix]);
                     else
                         for (int ix = 0; ix < p->w; ix++)
                             r[ix] = l[ix];
@@ -540,9 +529,9 @@ static void pack_wt(const void *vctx, int k0, int kc, int n0, int nc, uint32_t *
             }
             const it_bf16 *src = wc->w + (size_t)(n0 + j0 + j) * wc->k + k0;
             for (int q = 0; q < kc / 2; q++)
-                d[(size_t)q * NR + j] = pair(src[2 * q], src[2 * q + 1]);
+                d[(size_t)q * NR + j] = it_bf16_pair(src[2 * q], src[2 * q + 1]);
             if (kc & 1)
-                d[(size_t)(kc2 - 1) * NR + j] = pair(src[kc - 1], 0);
+                d[(size_t)(kc2 - 1) * NR + j] = it_bf16_pair(src[kc - 1], 0);
         }
     }
 }

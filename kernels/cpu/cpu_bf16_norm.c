@@ -20,7 +20,7 @@ static inline float bf_silu1(float v)
 }
 
 /* IT_VL bf16 values to and from a float vector, in registers (the conversions vectorise
- * as widening/narrowing moves; rounding branch-free, it_bf16_from_f32's NaN test a select). */
+ * as widening/narrowing moves; the rounding is vf_bf16_round's). */
 typedef uint16_t bf_vh __attribute__((vector_size(IT_VL * sizeof(uint16_t))));
 typedef uint32_t bf_vu __attribute__((vector_size(IT_VL * sizeof(uint32_t))));
 static inline it_vf bf_load(const it_bf16 *p)
@@ -31,9 +31,7 @@ static inline it_vf bf_load(const it_bf16 *p)
 }
 static inline void bf_store(it_bf16 *p, it_vf x)
 {
-    bf_vu u = (bf_vu)x, r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, q = (u >> 16) | 0x40u;
-    bf_vu nan = (bf_vu)((u & 0x7fffffffu) > 0x7f800000u);
-    bf_vh h = __builtin_convertvector((r & ~nan) | (q & nan), bf_vh);
+    bf_vh h = __builtin_convertvector((bf_vu)vf_bf16_round(x) >> 16, bf_vh);
     memcpy(p, &h, sizeof h);
 }
 static inline it_vf bf_silu_v(it_vf x)

@@ -193,6 +193,30 @@ int it_cpu_rope2d(it_ctx *, int rows, int nh, int hd, int hw, int w, int ld, con
  * file. Native kernels must round where ref bf16 rounds (it_kernels.h, "Precision"), may
  * keep prepared weights through the table's prepare_weight hook (it_cpu_bf16_prepare_weight;
  * state in it_host_priv.state) and have the EXT* scratch slots to themselves. */
+/* The bf16 pair (lo, hi) as one word, lo in the low half: vdpbf16ps's operand layout. */
+static inline uint32_t it_bf16_pair(it_bf16 lo, it_bf16 hi)
+{
+    return (uint32_t)lo | (uint32_t)hi << 16;
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The low n of 16 lanes (none for n <= 0). */
+static inline __mmask16 it_cpu_low16(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
+}
+/* Each lane of x rounded to bf16 as it_bf16_from_f32 rounds (nearest even, NaN kept quiet),
+ * left in the high half of the lane (the low half is garbage): the native kernels' rounding. */
+__attribute__((target("avx512f"))) static inline __m512i it_cpu_bf16_round_hi(__m512 x)
+{
+    __m512i u = _mm512_castps_si512(x);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
+}
+#endif
 /* The native AVX512-BF16 kernels (cpu_bf16_native.c; x86-64 with GCC/Clang only), called by
  * cpu_bf16_wrap.c's conv3d, linear and swiglu where it_cpu_isa() == IT_ISA_AVX512BF16. */
 /* dst[j] = bf16(row[j] + bm (+ bias_n[j])), j < n: the native GEMM's output rounding (needs

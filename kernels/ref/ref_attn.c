@@ -10,8 +10,6 @@
 
 #include "kernels/kernels_internal.h"
 
-#define BF16(ctx) ((ctx)->precision == IT_PRECISION_BF16)
-
 /* One softmax-attention row: out[d*os] = sum_j softmax_j(scale * q.k_j) v_j[d], with the
  * weights exp(s_j - max s) rounded to bf16 when round_p.
  * q: element d at q[d*qs]; key j element d at k[j*kjs + d*kds]; v likewise; p [nk] scratch. */
@@ -55,7 +53,8 @@ int it_ref_attn_spatial(it_ctx *ctx, int n, int c, int t, int hw, const float *q
         for (int ft = 0; ft < t; ft++)
             for (int i = 0; i < hw; i++) {
                 size_t at = (size_t)ft * hw + i, base = (size_t)ft * hw;
-                attn_row(hw, c, 1.0 / sqrt(c), q + at, cs, k + base, 1, cs, v + base, 1, cs, y + at, cs, p, BF16(ctx));
+                attn_row(hw, c, 1.0 / sqrt(c), q + at, cs, k + base, 1, cs, v + base, 1, cs, y + at, cs, p,
+                         it_ctx_bf16(ctx));
             }
     return 0;
 }
@@ -73,7 +72,8 @@ int it_ref_attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const float *
         for (int pos = 0; pos < hw; pos++)
             for (int i = 0; i < t; i++) { /* causal: keys 0..i */
                 size_t at = (size_t)i * hw + pos;
-                attn_row(i + 1, c, 1.0 / sqrt(c), q + at, cs, k + pos, hw, cs, v + pos, hw, cs, y + at, cs, p, BF16(ctx));
+                attn_row(i + 1, c, 1.0 / sqrt(c), q + at, cs, k + pos, hw, cs, v + pos, hw, cs, y + at, cs, p,
+                         it_ctx_bf16(ctx));
             }
     return 0;
 }
@@ -95,7 +95,7 @@ int it_ref_mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const float *q
                 int nk = end < s ? (int)end : s;
                 size_t off = (size_t)hh * hd;
                 attn_row(nk, hd, 1.0 / sqrt(hd), q + i * dm + off, 1, k + off, dm, 1, v + off, dm, 1,
-                         y + i * dm + off, 1, p, BF16(ctx));
+                         y + i * dm + off, 1, p, it_ctx_bf16(ctx));
             }
     return 0;
 }

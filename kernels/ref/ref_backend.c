@@ -14,98 +14,96 @@ static int ref_open(const it_ctx_opts *o, it_ctx **out)
     return it_host_open(it_backend_ref(), o, out);
 }
 
-#define BF16(ctx) ((ctx)->precision == IT_PRECISION_BF16)
-
 static int conv3d(it_ctx *ctx, const it_conv3d_params *p, const void *x, const void *wt,
                   const void *bias, void *y)
 {
-    return BF16(ctx) ? it_bf16w_conv3d(ctx, it_ref_conv3d, p, x, wt, bias, y)
-                     : it_ref_conv3d(ctx, p, x, wt, bias, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_conv3d(ctx, it_ref_conv3d, p, x, wt, bias, y)
+                            : it_ref_conv3d(ctx, p, x, wt, bias, y);
 }
 static int groupnorm(it_ctx *ctx, int n, int c, int t, int hw, const void *x, const void *g,
                      const void *b, float eps, int silu, void *y)
 {
-    return BF16(ctx) ? it_bf16w_groupnorm(ctx, it_ref_groupnorm, n, c, t, hw, x, g, b, eps, silu, y)
-                     : it_ref_groupnorm(ctx, n, c, t, hw, x, g, b, eps, silu, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_groupnorm(ctx, it_ref_groupnorm, n, c, t, hw, x, g, b, eps, silu, y)
+                            : it_ref_groupnorm(ctx, n, c, t, hw, x, g, b, eps, silu, y);
 }
 static int silu(it_ctx *ctx, size_t len, const void *x, void *y)
 {
-    return BF16(ctx) ? it_bf16w_eltwise(ctx, it_ref_silu, len, x, y) : it_ref_silu(ctx, len, x, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_eltwise(ctx, it_ref_silu, len, x, y) : it_ref_silu(ctx, len, x, y);
 }
 static int add(it_ctx *ctx, size_t len, const void *a, const void *b, void *y)
 {
-    return BF16(ctx) ? it_bf16w_add(ctx, it_ref_add, len, a, b, y) : it_ref_add(ctx, len, a, b, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_add(ctx, it_ref_add, len, a, b, y) : it_ref_add(ctx, len, a, b, y);
 }
 static int scale(it_ctx *ctx, size_t len, const void *x, float s, void *y)
 {
-    return BF16(ctx) ? it_bf16w_scale(ctx, it_ref_scale, len, x, s, y) : it_ref_scale(ctx, len, x, s, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_scale(ctx, it_ref_scale, len, x, s, y) : it_ref_scale(ctx, len, x, s, y);
 }
 static int avgpool(it_ctx *ctx, int nc, int t, int h, int w, int kt, int kh, int kw, int tpad,
                    const void *x, void *y)
 {
-    return BF16(ctx) ? it_bf16w_avgpool(ctx, it_ref_avgpool, nc, t, h, w, kt, kh, kw, tpad, x, y)
-                     : it_ref_avgpool(ctx, nc, t, h, w, kt, kh, kw, tpad, x, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_avgpool(ctx, it_ref_avgpool, nc, t, h, w, kt, kh, kw, tpad, x, y)
+                            : it_ref_avgpool(ctx, nc, t, h, w, kt, kh, kw, tpad, x, y);
 }
 static int upsample_hw(it_ctx *ctx, int nc, int t, int h, int w, const void *x, void *y)
 {
-    return BF16(ctx) ? it_bf16w_upsample_hw(ctx, it_ref_upsample_hw, nc, t, h, w, x, y)
-                     : it_ref_upsample_hw(ctx, nc, t, h, w, x, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_upsample_hw(ctx, it_ref_upsample_hw, nc, t, h, w, x, y)
+                            : it_ref_upsample_hw(ctx, nc, t, h, w, x, y);
 }
 static int upsample_t(it_ctx *ctx, int nc, int t, int hw, const void *x, void *y)
 {
-    return BF16(ctx) ? it_bf16w_upsample_t(ctx, it_ref_upsample_t, nc, t, hw, x, y)
-                     : it_ref_upsample_t(ctx, nc, t, hw, x, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_upsample_t(ctx, it_ref_upsample_t, nc, t, hw, x, y)
+                            : it_ref_upsample_t(ctx, nc, t, hw, x, y);
 }
 static int haar_fwd(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
 {
-    return BF16(ctx) ? it_bf16w_haar_fwd(ctx, it_ref_haar_fwd, n, t, h, w, x, y)
-                     : it_ref_haar_fwd(ctx, n, t, h, w, it_haar_fwd_scale(IT_PRECISION_FP32), x, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_haar_fwd(ctx, it_ref_haar_fwd, n, t, h, w, x, y)
+                            : it_ref_haar_fwd(ctx, n, t, h, w, it_haar_fwd_scale(IT_PRECISION_FP32), x, y);
 }
 static int haar_inv(it_ctx *ctx, int n, int t, int h, int w, const void *x, void *y)
 {
-    return BF16(ctx) ? it_bf16w_haar_inv(ctx, it_ref_haar_inv, n, t, h, w, x, y)
-                     : it_ref_haar_inv(ctx, n, t, h, w, it_haar_inv_scale(IT_PRECISION_FP32), x, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_haar_inv(ctx, it_ref_haar_inv, n, t, h, w, x, y)
+                            : it_ref_haar_inv(ctx, n, t, h, w, it_haar_inv_scale(IT_PRECISION_FP32), x, y);
 }
 static int attn_spatial(it_ctx *ctx, int n, int c, int t, int hw, const void *q, const void *k,
                         const void *v, void *y)
 {
-    return BF16(ctx) ? it_bf16w_attn(ctx, it_ref_attn_spatial, n, c, t, hw, q, k, v, y)
-                     : it_ref_attn_spatial(ctx, n, c, t, hw, q, k, v, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_attn(ctx, it_ref_attn_spatial, n, c, t, hw, q, k, v, y)
+                            : it_ref_attn_spatial(ctx, n, c, t, hw, q, k, v, y);
 }
 static int attn_temporal(it_ctx *ctx, int n, int c, int t, int hw, const void *q, const void *k,
                          const void *v, void *y)
 {
-    return BF16(ctx) ? it_bf16w_attn(ctx, it_ref_attn_temporal, n, c, t, hw, q, k, v, y)
-                     : it_ref_attn_temporal(ctx, n, c, t, hw, q, k, v, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_attn(ctx, it_ref_attn_temporal, n, c, t, hw, q, k, v, y)
+                            : it_ref_attn_temporal(ctx, n, c, t, hw, q, k, v, y);
 }
 static int linear(it_ctx *ctx, int rows, int k, int m, const void *x, const void *wt,
                   const void *bias, void *y)
 {
-    return BF16(ctx) ? it_bf16w_linear(ctx, it_ref_linear, rows, k, m, x, wt, bias, y)
-                     : it_ref_linear(ctx, rows, k, m, x, wt, bias, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_linear(ctx, it_ref_linear, rows, k, m, x, wt, bias, y)
+                            : it_ref_linear(ctx, rows, k, m, x, wt, bias, y);
 }
 static int rmsnorm(it_ctx *ctx, int rows, int d, const void *x, const void *wt, float eps, void *y)
 {
-    return BF16(ctx) ? it_bf16w_rmsnorm(ctx, it_ref_rmsnorm, rows, d, x, wt, eps, y)
-                     : it_ref_rmsnorm(ctx, rows, d, x, wt, eps, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_rmsnorm(ctx, it_ref_rmsnorm, rows, d, x, wt, eps, y)
+                            : it_ref_rmsnorm(ctx, rows, d, x, wt, eps, y);
 }
 static int rope2d(it_ctx *ctx, int rows, int nh, int hd, int hw, int w, int ld, const void *x,
                   const void *cs, const void *sn, void *y)
 {
-    return BF16(ctx) ? it_bf16w_rope2d(ctx, it_ref_rope2d, rows, nh, hd, hw, w, ld, x, cs, sn, y)
-                     : it_ref_rope2d(ctx, rows, nh, hd, hw, w, ld, x, cs, sn, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_rope2d(ctx, it_ref_rope2d, rows, nh, hd, hw, w, ld, x, cs, sn, y)
+                            : it_ref_rope2d(ctx, rows, nh, hd, hw, w, ld, x, cs, sn, y);
 }
 static int mha(it_ctx *ctx, int n, int s, int nh, int hd, int hw, const void *q, const void *k,
                const void *v, void *y)
 {
-    return BF16(ctx) ? it_bf16w_mha(ctx, it_ref_mha, n, s, nh, hd, hw, q, k, v, y)
-                     : it_ref_mha(ctx, n, s, nh, hd, hw, q, k, v, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_mha(ctx, it_ref_mha, n, s, nh, hd, hw, q, k, v, y)
+                            : it_ref_mha(ctx, n, s, nh, hd, hw, q, k, v, y);
 }
 static int swiglu(it_ctx *ctx, int rows, int d, int f, const void *x, const void *w1,
                   const void *w3, const void *w2, void *y)
 {
-    return BF16(ctx) ? it_bf16w_swiglu(ctx, it_ref_swiglu, rows, d, f, x, w1, w3, w2, y)
-                     : it_ref_swiglu(ctx, rows, d, f, x, w1, w3, w2, y);
+    return it_ctx_bf16(ctx) ? it_bf16w_swiglu(ctx, it_ref_swiglu, rows, d, f, x, w1, w3, w2, y)
+                            : it_ref_swiglu(ctx, rows, d, f, x, w1, w3, w2, y);
 }
 
 static const it_backend ref_backend = {
